@@ -2,6 +2,7 @@ package sqlinfo
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -22,6 +23,8 @@ type Analyzer struct {
 	// error message): they are shared only by byte-identical strings.
 	exact *lru.Cache[exactKey, *Analysis]
 	pool  sync.Pool
+	// parses counts cache misses, for tests.
+	parses atomic.Int64
 }
 
 type shapeEntry struct {
@@ -89,6 +92,7 @@ func (z *Analyzer) Analyze(d Dialect, query string) *Analysis {
 			return rebase(e.a, query, s.spans)
 		}
 	}
+	z.parses.Add(1)
 	a, sensitive := analyze(d, query, s.spans, res)
 	a.Fingerprint = readableFingerprint(s.key)
 	owned := string(s.key)

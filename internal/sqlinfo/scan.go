@@ -64,7 +64,6 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 	}
 	stmtStart, hasToken := 0, false
 	n := len(q)
-	lastWasNumber := false
 	i := 0
 	// raw copies q[from:to] to the key, escaping NUL bytes.
 	raw := func(from, to int) {
@@ -78,8 +77,6 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 	}
 	for i < n {
 		c := q[i]
-		wasNumber := lastWasNumber
-		lastWasNumber = false
 		switch {
 		case isSpace(c):
 			key = append(key, c)
@@ -223,7 +220,6 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 			}
 			key = append(key, 0, markNumber)
 			i = j
-			lastWasNumber = true
 		case isIdentStart(c):
 			j := i + 1
 			for j < n && isIdentCont(d, q[j]) {
@@ -272,8 +268,7 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 			raw(i, j)
 			i = j
 		default:
-			_ = wasNumber
-			key = append(key, c)
+			raw(i, i+1)
 			i++
 		}
 	}
