@@ -79,8 +79,12 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 		c := q[i]
 		switch {
 		case isSpace(c):
-			key = append(key, c)
-			i++
+			j := i + 1
+			for j < n && isSpace(q[j]) {
+				j++
+			}
+			key = append(key, q[i:j]...)
+			i = j
 			continue
 		case c == ';':
 			if hasToken {
@@ -265,7 +269,7 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 				i = end
 				continue
 			}
-			raw(i, j)
+			key = append(key, word...) // identifier bytes are never NUL
 			i = j
 		default:
 			raw(i, i+1)
