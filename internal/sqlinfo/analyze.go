@@ -24,7 +24,7 @@ type Analyzer struct {
 	// LIMIT, an unreadable statement's error message) are never put here:
 	// they are shared only by byte-identical strings, through exact.
 	shapes *lru.Cache[string, *shapeEntry]
-	pool  sync.Pool
+	pool   sync.Pool
 	// parses counts cache misses, for tests.
 	parses atomic.Int64
 }

@@ -402,6 +402,10 @@ func (a *myAnalysis) fromItem(te sqlparser.TableExpr, sc *scope) {
 		switch x := t.Expr.(type) {
 		case sqlparser.TableName:
 			a.handled[t] = true
+			if x.Qualifier.IsEmpty() && strings.EqualFold(x.Name.String(), "dual") {
+				// The parser's stand-in FROM for SELECT without one.
+				return
+			}
 			r := myRel(x)
 			a.st.Reads = appendRel(a.st.Reads, r)
 			alias := t.As.String()
