@@ -46,6 +46,10 @@ type Rule struct {
 
 	match   cel.Program
 	message cel.Program
+	// static is the part of match that reads only stmt and env; allStatic
+	// says it is the whole of match.
+	static    cel.Program
+	allStatic bool
 }
 
 // Policy is a compiled policy file. It is immutable and safe for concurrent use.
@@ -63,6 +67,7 @@ type Policy struct {
 	masking  *mask.Config
 	tests    []TestCase
 	extended string
+	cache    *staticCache
 }
 
 // Option adjusts a policy as it is loaded.
@@ -127,6 +132,7 @@ func ParseFile(file string, data []byte, opts ...Option) (*Policy, error) {
 		p.env = env
 		p.envVal = env
 	}
+	p.cache = newStaticCache()
 	return p, nil
 }
 
@@ -258,11 +264,14 @@ func compileRule(file string, rd *ruleDoc) (*Rule, error) {
 	if rd.Message.set && rd.MessageExpr.set {
 		return nil, fail(rd.MessageExpr, nil, "set message or message_expr, not both")
 	}
-	prg, err := compileExpr(r.Match, types.BoolType)
+	checked, prg, err := compileChecked(r.Match, types.BoolType)
 	if err != nil {
 		return nil, fail(rd.Match, err, "match: %v", err)
 	}
 	r.match = prg
+	if r.static, r.allStatic, err = staticPart(checked); err != nil {
+		return nil, fail(rd.Match, err, "match: %v", err)
+	}
 	if r.MessageExpr != "" {
 		prg, err := compileExpr(r.MessageExpr, types.StringType)
 		if err != nil {
@@ -281,21 +290,29 @@ var ErrTooCostly = errors.New("expression too costly")
 var ErrType = errors.New("expression has the wrong type")
 
 func compileExpr(src string, want *types.Type) (cel.Program, error) {
+	_, prg, err := compileChecked(src, want)
+	return prg, err
+}
+
+func compileChecked(src string, want *types.Type) (*cel.Ast, cel.Program, error) {
 	ast, iss := celEnv.Compile(src)
 	if iss.Err() != nil {
-		return nil, errors.New(oneLine(iss.Err().Error()))
+		return nil, nil, errors.New(oneLine(iss.Err().Error()))
 	}
 	if !ast.OutputType().IsExactType(want) {
-		return nil, fmt.Errorf("%w: must be %s, is %s", ErrType, want, ast.OutputType())
+		return nil, nil, fmt.Errorf("%w: must be %s, is %s", ErrType, want, ast.OutputType())
 	}
 	est, err := celEnv.EstimateCost(ast, sizeEstimator{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if est.Max > MaxEstimatedCost {
-		return nil, fmt.Errorf("%w: estimated worst-case cost %d exceeds %d", ErrTooCostly, est.Max, MaxEstimatedCost)
+		return nil, nil, fmt.Errorf("%w: estimated worst-case cost %d exceeds %d", ErrTooCostly, est.Max, MaxEstimatedCost)
 	}
-	return celEnv.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(MaxRuntimeCost))
+	// The runtime limit backs the estimate: inputs larger than the sizes it
+	// assumed still cannot make an evaluation run away.
+	prg, err := celEnv.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(MaxRuntimeCost))
+	return ast, prg, err
 }
 
 // oneLine keeps the first line of a CEL error and drops its source excerpt;
@@ -428,25 +445,47 @@ func (p *Policy) Explain(ctx context.Context, in *Input) Explanation {
 
 func (p *Policy) decide(ctx context.Context, in *Input, all bool) (Decision, []Match) {
 	a := in.Analysis
-	if a == nil || len(a.Statements) == 0 {
+	cacheable := a != nil && len(a.Statements) > 0
+	if !cacheable {
 		a = unknownAnalysis("no analysis")
 	}
-	act := activation{identity: identityVars(in.Identity), request: requestVars(in.Request), env: p.envVal, now: in.Now}
-	if act.now.IsZero() {
-		act.now = time.Now()
+	act := activation{env: p.envVal}
+	var bits []uint64
+	if !all {
+		bits = p.possible(a, cacheable, &act)
 	}
 	best := Decision{Effect: p.def, Message: "no rule matched; default " + string(p.def)}
 	bestRank := -1
 	var matches []Match
+	n := len(p.ordered)
 	for i := range a.Statements {
-		act.stmt = statementVars(a, i)
-		for _, r := range p.ordered {
+		act.stmt = nil
+		for j, r := range p.ordered {
 			// Every rule is evaluated, because one that fails denies, until
 			// a deny is certain: nothing can change the outcome after that.
 			if !all && bestRank == Deny.Rank() {
 				break
 			}
-			ok, err := evalBool(ctx, r.match, &act)
+			k := 2 * (i*n + j)
+			if bits != nil && bits[k/64]&(1<<(k%64)) == 0 {
+				continue
+			}
+			certain := bits != nil && bits[(k+1)/64]&(1<<((k+1)%64)) != 0
+			if act.stmt == nil {
+				act.stmt = statementVars(a, i)
+			}
+			if act.identity == nil {
+				act.identity = identityVars(in.Identity)
+				act.request = requestVars(in.Request)
+				act.now = in.Now
+				if act.now.IsZero() {
+					act.now = time.Now()
+				}
+			}
+			ok, err := true, error(nil)
+			if !certain {
+				ok, err = evalBool(r.match, &act)
+			}
 			if err != nil {
 				msg := fmt.Sprintf("rule %q failed to evaluate: %v", r.Name, err)
 				if all {
@@ -479,8 +518,11 @@ func (p *Policy) decide(ctx context.Context, in *Input, all bool) (Decision, []M
 	return best, matches
 }
 
-func evalBool(ctx context.Context, prg cel.Program, act *activation) (bool, error) {
-	out, _, err := prg.ContextEval(ctx, act)
+// evalBool evaluates a match. It uses Eval rather than ContextEval: the
+// latter costs more than most rules, and the runtime cost limit already
+// bounds how long an evaluation can take.
+func evalBool(prg cel.Program, act *activation) (bool, error) {
+	out, _, err := prg.Eval(act)
 	if err != nil {
 		return false, err
 	}
@@ -500,7 +542,7 @@ func (r *Rule) render(ctx context.Context, act *activation) string {
 		}
 		return r.Message
 	}
-	out, _, err := r.message.ContextEval(ctx, act)
+	out, _, err := r.message.Eval(act)
 	if err != nil {
 		return fmt.Sprintf("rule %s (message failed: %v)", r.Name, err)
 	}

@@ -342,3 +342,33 @@ func TestRuntimeCostLimit(t *testing.T) {
 	assert.Equal(t, "heavy", d.Rule)
 	assert.Contains(t, d.Message, "cost limit")
 }
+
+// TestPrefilterAgreesWithFullEvaluation checks the statement-part prefilter
+// against evaluating every rule in full, over identities x statements.
+func TestPrefilterAgreesWithFullEvaluation(t *testing.T) {
+	p, err := Parse([]byte(semantics + `
+  - name: mixed-or
+    match: identity.kind == 'service' || stmt.command == 'TRUNCATE TABLE'
+    effect: audit
+  - name: nested
+    match: (stmt.effect == 'ddl' && 'admin' in identity.roles) && !request.in_transaction
+    effect: allow
+`))
+	require.NoError(t, err)
+	ids := []identity.Identity{svc, human, agent, identity.Anonymous(), {Subject: "root", Kind: identity.Human, Roles: []string{"admin"}}}
+	stmts := []sqlinfo.Statement{sel, selPII, ins, upd, updAll, delTrue, drop, trunc, alterDel, alterAdd, grant, setRole, copyProg, doBlock, garbage, cteWrite,
+		{Text: "DELETE", Command: "DELETE", Effect: sqlinfo.Write, HasWhere: true}}
+	for _, b := range []*Policy{p, Baseline(), twentyRules(t)} {
+		for _, id := range ids {
+			for i, st := range stmts {
+				a := facts(st, stmts[(i+3)%len(stmts)])
+				for range 2 { // second round hits the cache
+					in := &Input{Identity: id, Analysis: a}
+					got := b.Decide(context.Background(), in)
+					want := b.Explain(context.Background(), in).Decision
+					require.Equal(t, want, got, "%s %s: %s", b.Name(), id, st.Text)
+				}
+			}
+		}
+	}
+}

@@ -96,6 +96,7 @@ func (p *Policy) caseInput(tc TestCase) (*Input, *Policy, error) {
 		c.env = maps.Clone(p.env)
 		maps.Copy(c.env, tc.Env)
 		c.envVal = c.env
+		c.cache = newStaticCache()
 		q = &c
 	}
 	return in, q, nil

@@ -110,6 +110,7 @@ func mustEnv() *cel.Env {
 		cel.Variable("request", cel.ObjectType("policy.RequestVars")),
 		cel.Variable("env", cel.MapType(cel.StringType, cel.StringType)),
 		cel.Variable("now", cel.TimestampType),
+		cel.EnableMacroCallTracking(), // lets the prefilter unparse comprehensions
 		ext.Strings(),
 		ext.Sets(),
 		ext.Lists(),
