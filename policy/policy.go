@@ -433,12 +433,7 @@ func (p *Policy) Explain(ctx context.Context, in *Input) Explanation {
 	var ex Explanation
 	ex.Decision, ex.Matches = p.decide(ctx, in, true)
 	a := in.Analysis
-	if a == nil || len(a.Statements) == 0 {
-		a = unknownAnalysis("no analysis")
-	}
-	for i := range a.Statements {
-		ex.Statements = append(ex.Statements, statementVars(a, i))
-	}
+	ex.Statements = Facts(a)
 	ex.Identity = identityVars(in.Identity)
 	return ex
 }

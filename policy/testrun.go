@@ -125,3 +125,26 @@ func (t TestIdentity) identity(depth int) (identity.Identity, error) {
 	}
 	return id, nil
 }
+
+// ExplainCase analyzes tc's SQL and explains the decision for it, with every
+// rule that matched: what `guardctl policy explain` prints. Expect and Rule
+// are ignored.
+func (p *Policy) ExplainCase(ctx context.Context, tc TestCase) (Explanation, error) {
+	in, q, err := p.caseInput(tc)
+	if err != nil {
+		return Explanation{}, err
+	}
+	return q.Explain(ctx, in), nil
+}
+
+// Facts returns the CEL `stmt` value of each statement of a, as rules see them.
+func Facts(a *sqlinfo.Analysis) []*StatementVars {
+	if a == nil || len(a.Statements) == 0 {
+		a = unknownAnalysis("no analysis")
+	}
+	out := make([]*StatementVars, len(a.Statements))
+	for i := range a.Statements {
+		out[i] = statementVars(a, i)
+	}
+	return out
+}
