@@ -195,7 +195,15 @@ type TestRequest struct {
 
 // decodeFile reads data strictly, turning YAML errors into *Error with the
 // line they happened on.
-func decodeFile(name string, data []byte) (*fileDoc, error) {
+func decodeFile(name string, data []byte) (doc0 *fileDoc, err error) {
+	// goccy/go-yaml v1.19.2 panics on some malformed documents (found by
+	// FuzzParse, e.g. a tag with no value inside a sequence); a bad file must
+	// be an error, never a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			doc0, err = nil, &Error{File: name, Msg: fmt.Sprintf("malformed YAML (the parser failed: %v)", r)}
+		}
+	}()
 	var doc fileDoc
 	if err := yaml.UnmarshalWithOptions(data, &doc, yaml.Strict()); err != nil {
 		return nil, yamlError(name, err)
