@@ -440,3 +440,97 @@ func TestEndToEndDecisions(t *testing.T) {
 	_, err = raw.Exec("DROP SCHEMA IF EXISTS " + e2eSchema + " CASCADE")
 	require.NoError(t, err)
 }
+
+// TestReloadWhileRunning reloads the policy 100 times while 16 goroutines run
+// statements through the guarded driver: every statement's audit record
+// names one policy version, and the message that version's file gives.
+func TestReloadWhileRunning(t *testing.T) {
+	dsn := pgDSN(t)
+	gen := func(n int) []byte {
+		return fmt.Appendf(nil, "name: gen\nextends: baseline\nrules:\n  - name: tag\n    match: stmt.effect == 'read'\n    effect: audit\n    message: gen-%d\n", n)
+	}
+	path := t.TempDir() + "/policy.yaml"
+	write := func(data []byte) {
+		require.NoError(t, os.WriteFile(path+".tmp", data, 0o600))
+		require.NoError(t, os.Rename(path+".tmp", path))
+	}
+	write(gen(0))
+	store, err := policy.NewStore(path)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	versions := map[string]string{store.Policy().Version(): "gen-0"}
+	var reloads atomic.Int32
+	store.OnChange(func(_, p *policy.Policy) { reloads.Add(1) })
+
+	mem := audit.NewMemory(0)
+	name := fmt.Sprintf("guarded-postgres-policy-reload-%d", driverSeq.Add(1))
+	guard.Register(name, &pq.Driver{}, guard.WithPolicy(store), guard.WithAuditor(mem), guard.WithoutMasking())
+	db, err := sql.Open(name, dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	db.SetMaxOpenConns(16)
+
+	ctx, cancel := context.WithCancel(identity.With(context.Background(), identity.Identity{Subject: "billing", Kind: identity.Service}))
+	var wg sync.WaitGroup
+	var ran atomic.Int64
+	errs := make(chan error, 16)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				var n int
+				err := db.QueryRowContext(ctx, "SELECT $1::int", g*1_000_000+i).Scan(&n)
+				if err != nil {
+					if ctx.Err() == nil {
+						errs <- err
+					}
+					return
+				}
+				ran.Add(1)
+			}
+		}()
+	}
+	for n := 1; n <= 100; n++ {
+		write(gen(n))
+		require.NoError(t, store.Reload())
+		mu.Lock()
+		versions[store.Policy().Version()] = fmt.Sprintf("gen-%d", n)
+		mu.Unlock()
+		for ran.Load() < int64(n*20) { // statements really run between reloads
+			select {
+			case err := <-errs:
+				t.Fatal(err)
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	cancel()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	assert.EqualValues(t, 100, reloads.Load())
+
+	used := map[string]int{}
+	total := 0
+	for _, r := range mem.Records() {
+		if r.Kind != audit.KindStatement || r.Statement != "SELECT $1::int" {
+			continue
+		}
+		require.NotNil(t, r.Decision)
+		want, ok := versions[r.Decision.Policy]
+		require.True(t, ok, "record decided by unknown version %q", r.Decision.Policy)
+		if r.Outcome != nil && r.Outcome.Status == "cancelled" {
+			continue
+		}
+		require.Equal(t, "audit", r.Decision.Effect)
+		require.Equal(t, want, r.Decision.Message, "decision mixes policy versions")
+		used[r.Decision.Policy]++
+		total++
+	}
+	t.Logf("%d statements decided by %d policy versions", total, len(used))
+	assert.GreaterOrEqual(t, total, 2000)
+	assert.Greater(t, len(used), 50)
+}
