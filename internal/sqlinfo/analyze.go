@@ -2,6 +2,7 @@ package sqlinfo
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -14,20 +15,22 @@ const DefaultCacheSize = 4096
 // Analyzer analyzes query strings and caches the result per statement shape.
 // It is safe for concurrent use.
 type Analyzer struct {
-	// shapes maps a folded key (literals and placeholders replaced) to the
-	// analysis of the first string seen with that shape.
-	shapes *lru.Cache[string, *shapeEntry]
-	// exact holds analyses whose facts depend on a literal's value (a
-	// trivially true WHERE, a constant LIMIT, an unreadable statement's
-	// error message): they are shared only by byte-identical strings.
+	// exact maps a string to its analysis: the hit path for a statement
+	// run again with the same text.
 	exact *lru.Cache[exactKey, *Analysis]
-	pool  sync.Pool
+	// shapes maps a folded key (literals and placeholders replaced) to the
+	// analysis of the first string seen with that shape. Analyses whose
+	// facts depend on a literal's value (a trivially true WHERE, a constant
+	// LIMIT, an unreadable statement's error message) are never put here:
+	// they are shared only by byte-identical strings, through exact.
+	shapes *lru.Cache[string, *shapeEntry]
+	pool   sync.Pool
+	// parses counts cache misses, for tests.
+	parses atomic.Int64
 }
 
 type shapeEntry struct {
-	text   string // the string a was derived from
 	a      *Analysis
-	exact  bool // look in Analyzer.exact instead
 	nstmts int
 }
 
@@ -36,8 +39,8 @@ type exactKey struct {
 	q string
 }
 
-// NewAnalyzer returns an Analyzer caching up to size statement shapes (and
-// as many literal-dependent strings). size <= 0 means DefaultCacheSize.
+// NewAnalyzer returns an Analyzer caching up to size statement shapes and
+// size exact strings. size <= 0 means DefaultCacheSize.
 func NewAnalyzer(size int) *Analyzer {
 	if size <= 0 {
 		size = DefaultCacheSize
@@ -72,31 +75,28 @@ func (z *Analyzer) Analyze(d Dialect, query string) *Analysis {
 	if d != Postgres && d != MySQL {
 		return &Analysis{Dialect: d, Fingerprint: query, Statements: []Statement{unknownStatement(trimStatement(query), "unsupported dialect "+string(d))}}
 	}
+	// A byte-identical string (a parameterized statement run again) is
+	// found without scanning it.
+	if a, ok := z.exact.Get(exactKey{d, query}); ok {
+		return a
+	}
 	s := z.pool.Get().(*scratch)
 	defer z.pool.Put(s)
 	res := fold(d, query, s)
 	// The lookup key aliases the scratch buffer; it is copied before it is
 	// stored (lru does not keep the key of a Get).
 	key := unsafe.String(unsafe.SliceData(s.key), len(s.key))
-	if e, ok := z.shapes.Get(key); ok {
-		if e.exact {
-			if a, ok := z.exact.Get(exactKey{d, query}); ok {
-				return a
-			}
-		} else if e.text == query {
-			return e.a
-		} else if len(s.spans) == e.nstmts {
-			return rebase(e.a, query, s.spans)
-		}
+	if e, ok := z.shapes.Get(key); ok && len(s.spans) == e.nstmts {
+		return rebase(e.a, query, s.spans)
 	}
+	z.parses.Add(1)
 	a, sensitive := analyze(d, query, s.spans, res)
 	a.Fingerprint = readableFingerprint(s.key)
-	owned := string(s.key)
-	if sensitive {
-		z.exact.Add(exactKey{d, query}, a)
-		z.shapes.Add(owned, &shapeEntry{exact: true})
-	} else {
-		z.shapes.Add(owned, &shapeEntry{text: query, a: a, nstmts: len(a.Statements)})
+	z.exact.Add(exactKey{d, query}, a)
+	if !sensitive {
+		// Other strings of this shape differ only in literals no fact
+		// depends on: they share these facts.
+		z.shapes.Add(string(s.key), &shapeEntry{a: a, nstmts: len(a.Statements)})
 	}
 	return a
 }

@@ -257,7 +257,7 @@ var dangerousFunctions = map[string]Danger{
 	"lo_import": FileAccess, "lo_export": FileAccess, "pg_file_write": FileAccess,
 	"pg_file_rename": FileAccess, "pg_file_unlink": FileAccess, "pg_logdir_ls": FileAccess,
 	"pg_file_sync": FileAccess,
-	"load_file": FileAccess, // MySQL
+	"load_file":    FileAccess, // MySQL
 	// remote access
 	"dblink": RemoteAccess, "dblink_exec": RemoteAccess, "dblink_connect": RemoteAccess,
 	"dblink_connect_u": RemoteAccess, "dblink_send_query": RemoteAccess, "dblink_open": RemoteAccess,

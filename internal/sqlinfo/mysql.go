@@ -383,7 +383,7 @@ func (a *myAnalysis) selectStmt(s sqlparser.SelectStatement, outer *scope) []col
 					} else {
 						// MySQL names the column after the expression's text.
 						name = sqlparser.String(e.Expr)
-						a.sensitive = true
+						a.sensitive = a.sensitive || hasLiteral(e.Expr)
 					}
 				}
 				cols = append(cols, column{name: name, sources: a.exprSources(e.Expr, sc)})
@@ -402,6 +402,10 @@ func (a *myAnalysis) fromItem(te sqlparser.TableExpr, sc *scope) {
 		switch x := t.Expr.(type) {
 		case sqlparser.TableName:
 			a.handled[t] = true
+			if x.Qualifier.IsEmpty() && strings.EqualFold(x.Name.String(), "dual") {
+				// The parser's stand-in FROM for SELECT without one.
+				return
+			}
 			r := myRel(x)
 			a.st.Reads = appendRel(a.st.Reads, r)
 			alias := t.As.String()
@@ -563,9 +567,14 @@ func (a *myAnalysis) truth(e sqlparser.Expr) (value, known bool) {
 			}
 			return false, false
 		}
+		// The right side is looked at only when the left is a constant, so
+		// "id = 5" never reads its literal and stays shareable in the cache.
 		l, lok := a.constant(x.Left)
+		if !lok {
+			return false, false
+		}
 		r, rok := a.constant(x.Right)
-		if !lok || !rok {
+		if !rok {
 			return false, false
 		}
 		if x.Operator == sqlparser.NullSafeEqualStr && (l == nil || r == nil) {
@@ -574,9 +583,12 @@ func (a *myAnalysis) truth(e sqlparser.Expr) (value, known bool) {
 		return compareConst(x.Operator, mysqlCoerce(l, r), mysqlCoerce(r, l))
 	case *sqlparser.RangeCond:
 		v, lok := a.constant(x.Left)
+		if !lok {
+			return false, false
+		}
 		lo, fok := a.constant(x.From)
 		hi, tok := a.constant(x.To)
-		if !lok || !fok || !tok {
+		if !fok || !tok {
 			return false, false
 		}
 		v1, k1 := compareConst(">=", v, lo)
@@ -681,6 +693,9 @@ func (a *myAnalysis) constant(e sqlparser.Expr) (any, bool) {
 		}
 	case *sqlparser.BinaryExpr:
 		l, lok := a.constant(x.Left)
+		if !lok {
+			return nil, false
+		}
 		r, rok := a.constant(x.Right)
 		li, lInt := l.(int64)
 		ri, rInt := r.(int64)
@@ -706,4 +721,16 @@ func (a *myAnalysis) constant(e sqlparser.Expr) (any, bool) {
 		return int64(0), true
 	}
 	return nil, false
+}
+
+// hasLiteral reports whether e contains a literal value.
+func hasLiteral(e sqlparser.Expr) bool {
+	found := false
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		if _, ok := n.(*sqlparser.SQLVal); ok {
+			found = true
+		}
+		return !found, nil
+	}, e)
+	return found
 }

@@ -1161,16 +1161,24 @@ func (a *pgAnalysis) aexprTruth(e *pg.A_Expr) (bool, bool) {
 				return false, true
 			}
 		}
+		// The right side is looked at only when the left is a constant, so
+		// "id = 5" never reads its literal and stays shareable in the cache.
 		l, lok := a.constant(e.GetLexpr())
+		if !lok {
+			return false, false
+		}
 		r, rok := a.constant(e.GetRexpr())
-		if !lok || !rok {
+		if !rok {
 			return false, false
 		}
 		return compareConst(op, l, r)
 	case pg.A_Expr_Kind_AEXPR_DISTINCT, pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
 		l, lok := a.constant(e.GetLexpr())
+		if !lok {
+			return false, false
+		}
 		r, rok := a.constant(e.GetRexpr())
-		if !lok || !rok {
+		if !rok {
 			return false, false
 		}
 		same := fmt.Sprint(l) == fmt.Sprint(r)
@@ -1206,8 +1214,11 @@ func (a *pgAnalysis) aexprTruth(e *pg.A_Expr) (bool, bool) {
 		return false, false
 	case pg.A_Expr_Kind_AEXPR_BETWEEN, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN:
 		x, xok := a.constant(e.GetLexpr())
+		if !xok {
+			return false, false
+		}
 		items := e.GetRexpr().GetList().GetItems()
-		if !xok || len(items) != 2 {
+		if len(items) != 2 {
 			return false, false
 		}
 		lo, lok := a.constant(items[0])
@@ -1279,6 +1290,9 @@ func (a *pgAnalysis) constant(n *pg.Node) (any, bool) {
 			return nil, false
 		}
 		l, lok := a.constant(e.GetLexpr())
+		if !lok {
+			return nil, false
+		}
 		r, rok := a.constant(e.GetRexpr())
 		li, lInt := l.(int64)
 		ri, rInt := r.(int64)

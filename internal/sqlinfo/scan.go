@@ -64,7 +64,6 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 	}
 	stmtStart, hasToken := 0, false
 	n := len(q)
-	lastWasNumber := false
 	i := 0
 	// raw copies q[from:to] to the key, escaping NUL bytes.
 	raw := func(from, to int) {
@@ -78,12 +77,14 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 	}
 	for i < n {
 		c := q[i]
-		wasNumber := lastWasNumber
-		lastWasNumber = false
 		switch {
 		case isSpace(c):
-			key = append(key, c)
-			i++
+			j := i + 1
+			for j < n && isSpace(q[j]) {
+				j++
+			}
+			key = append(key, q[i:j]...)
+			i = j
 			continue
 		case c == ';':
 			if hasToken {
@@ -223,7 +224,6 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 			}
 			key = append(key, 0, markNumber)
 			i = j
-			lastWasNumber = true
 		case isIdentStart(c):
 			j := i + 1
 			for j < n && isIdentCont(d, q[j]) {
@@ -269,11 +269,10 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 				i = end
 				continue
 			}
-			raw(i, j)
+			key = append(key, word...) // identifier bytes are never NUL
 			i = j
 		default:
-			_ = wasNumber
-			key = append(key, c)
+			raw(i, i+1)
 			i++
 		}
 	}
