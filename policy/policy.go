@@ -225,7 +225,40 @@ func compile(file string, doc *fileDoc, data []byte) (*Policy, error) {
 
 	sum := sha256.Sum256(data)
 	p.version = p.name + "@" + hex.EncodeToString(sum[:6])
+	if err := p.checkTests(); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// checkTests rejects test cases that could never pass, at load, with their line.
+func (p *Policy) checkTests() error {
+	for i := range p.tests {
+		tc := &p.tests[i]
+		fail := func(format string, args ...any) error {
+			return &Error{File: p.file, Line: tc.line, Msg: "test " + strconvQuote(tc.Name, tc.SQL) + ": " + fmt.Sprintf(format, args...)}
+		}
+		if _, ok := parseEffect(string(tc.Expect)); !ok {
+			return fail("expect %q: want allow, audit, require_approval or deny", tc.Expect)
+		}
+		if tc.Rule != "" && p.rule(tc.Rule) == nil {
+			return fail("expects rule %q, which the policy does not have", tc.Rule)
+		}
+		if strings.TrimSpace(tc.SQL) == "" {
+			return fail("sql is empty")
+		}
+		if _, _, _, err := p.checkCase(*tc); err != nil {
+			return fail("%v", err)
+		}
+	}
+	return nil
+}
+
+func strconvQuote(name, sql string) string {
+	if name == "" {
+		name = sql
+	}
+	return fmt.Sprintf("%q", name)
 }
 
 func parseEffect(s string) (Effect, bool) {
@@ -383,17 +416,19 @@ type activation struct {
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
+	// A variable not set yet (the prefilter has no caller) is absent, never
+	// a typed nil the interpreter would dereference.
 	switch name {
 	case "identity":
-		return a.identity, true
+		return a.identity, a.identity != nil
 	case "stmt":
-		return a.stmt, true
+		return a.stmt, a.stmt != nil
 	case "request":
-		return a.request, true
+		return a.request, a.request != nil
 	case "env":
 		return a.env, true
 	case "now":
-		return a.now, true
+		return a.now, !a.now.IsZero()
 	}
 	return nil, false
 }
@@ -403,6 +438,9 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 // Decide evaluates the policy for in. It never fails: a rule that cannot be
 // evaluated denies, naming itself. Safe for concurrent use.
 func (p *Policy) Decide(ctx context.Context, in *Input) Decision {
+	if in == nil {
+		in = &Input{}
+	}
 	d, _ := p.decide(ctx, in, false)
 	return d
 }
@@ -430,6 +468,9 @@ type Explanation struct {
 // Explain evaluates every rule for every statement and reports all that
 // matched, as `guardctl policy explain` prints.
 func (p *Policy) Explain(ctx context.Context, in *Input) Explanation {
+	if in == nil {
+		in = &Input{}
+	}
 	var ex Explanation
 	ex.Decision, ex.Matches = p.decide(ctx, in, true)
 	a := in.Analysis

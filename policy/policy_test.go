@@ -353,9 +353,15 @@ func TestPrefilterAgreesWithFullEvaluation(t *testing.T) {
   - name: nested
     match: (stmt.effect == 'ddl' && 'admin' in identity.roles) && !request.in_transaction
     effect: allow
+  - name: caller-in-comprehension
+    match: stmt.effect == 'read' && stmt.tables.exists(t, t.startsWith(identity.subject))
+    effect: require_approval
+  - name: shadowing
+    match: stmt.tables.exists(identity, identity == 'orders') && stmt.command == 'SELECT'
+    effect: audit
 `))
 	require.NoError(t, err)
-	ids := []identity.Identity{svc, human, agent, identity.Anonymous(), {Subject: "root", Kind: identity.Human, Roles: []string{"admin"}}}
+	ids := []identity.Identity{svc, human, agent, identity.Anonymous(), {Subject: "root", Kind: identity.Human, Roles: []string{"admin"}}, {Subject: "crm", Kind: identity.Agent}}
 	stmts := []sqlinfo.Statement{sel, selPII, ins, upd, updAll, delTrue, drop, trunc, alterDel, alterAdd, grant, setRole, copyProg, doBlock, garbage, cteWrite,
 		{Text: "DELETE", Command: "DELETE", Effect: sqlinfo.Write, HasWhere: true}}
 	for _, b := range []*Policy{p, Baseline(), twentyRules(t)} {
@@ -371,4 +377,24 @@ func TestPrefilterAgreesWithFullEvaluation(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestMalformedTestCases(t *testing.T) {
+	cases := []struct{ src, want string }{
+		{"tests:\n  - sql: SELECT 1\n    expect: maybe\n", `test "SELECT 1": expect "maybe"`},
+		{"tests:\n  - sql: SELECT 1\n    expect: deny\n    rule: no-such-rule\n", `expects rule "no-such-rule"`},
+		{"tests:\n  - name: empty\n    expect: deny\n", `test "empty": sql is empty`},
+		{"tests:\n  - sql: SELECT 1\n    expect: deny\n    identity: {subject: x, kind: robot}\n", `identity kind "robot"`},
+		{"tests:\n  - sql: SELECT 1\n    expect: deny\n    request: {kind: stream}\n", `request kind "stream"`},
+		{"tests:\n  - sql: SELECT 1\n    expect: deny\n    dialect: oracle\n", `dialect "oracle"`},
+	}
+	for _, c := range cases {
+		_, err := ParseFile("t.yaml", []byte("name: x\n"+c.src))
+		require.Error(t, err, c.src)
+		assert.ErrorIs(t, err, ErrInvalid)
+		assert.Contains(t, err.Error(), "t.yaml:3: ")
+		assert.Contains(t, err.Error(), c.want)
+	}
+	// Nil input does not panic; with nothing known, the baseline denies.
+	assert.Equal(t, Deny, Baseline().Decide(context.Background(), nil).Effect)
 }

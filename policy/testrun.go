@@ -66,22 +66,7 @@ func (p *Policy) RunTest(ctx context.Context, tc TestCase) TestResult {
 // caseInput builds the decision input for a test case, and the policy to
 // decide with (p itself, or a copy with the case's env labels).
 func (p *Policy) caseInput(tc TestCase) (*Input, *Policy, error) {
-	d := p.dialect
-	if tc.Dialect != "" {
-		d = sqlinfo.Dialect(tc.Dialect)
-		if d != sqlinfo.Postgres && d != sqlinfo.MySQL {
-			return nil, nil, fmt.Errorf("dialect %q: want postgres or mysql", tc.Dialect)
-		}
-	}
-	kind := RequestKind(tc.Request.Kind)
-	switch kind {
-	case "":
-		kind = KindExec
-	case KindQuery, KindExec, KindPrepare:
-	default:
-		return nil, nil, fmt.Errorf("request kind %q: want query, exec or prepare", tc.Request.Kind)
-	}
-	id, err := tc.Identity.identity(0)
+	d, kind, id, err := p.checkCase(tc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,6 +85,27 @@ func (p *Policy) caseInput(tc TestCase) (*Input, *Policy, error) {
 		q = &c
 	}
 	return in, q, nil
+}
+
+// checkCase validates a case's dialect, request kind and identity.
+func (p *Policy) checkCase(tc TestCase) (sqlinfo.Dialect, RequestKind, identity.Identity, error) {
+	d := p.dialect
+	if tc.Dialect != "" {
+		d = sqlinfo.Dialect(tc.Dialect)
+		if d != sqlinfo.Postgres && d != sqlinfo.MySQL {
+			return "", "", identity.Identity{}, fmt.Errorf("dialect %q: want postgres or mysql", tc.Dialect)
+		}
+	}
+	kind := RequestKind(tc.Request.Kind)
+	switch kind {
+	case "":
+		kind = KindExec
+	case KindQuery, KindExec, KindPrepare:
+	default:
+		return "", "", identity.Identity{}, fmt.Errorf("request kind %q: want query, exec or prepare", tc.Request.Kind)
+	}
+	id, err := tc.Identity.identity(0)
+	return d, kind, id, err
 }
 
 // Identity converts a test identity to an identity.Identity.
