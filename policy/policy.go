@@ -15,6 +15,7 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
 
 	"github.com/guardedsql/guard/internal/sqlinfo"
@@ -44,11 +45,11 @@ type Rule struct {
 	File string
 	Line int
 
-	match   cel.Program
-	message cel.Program
+	match   program
+	message *program
 	// static is the part of match that reads only stmt and env; allStatic
 	// says it is the whole of match.
-	static    cel.Program
+	static    *program
 	allStatic bool
 }
 
@@ -310,7 +311,7 @@ func compileRule(file string, rd *ruleDoc) (*Rule, error) {
 		if err != nil {
 			return nil, fail(rd.MessageExpr, err, "message_expr: %v", err)
 		}
-		r.message = prg
+		r.message = &prg
 	}
 	return r, nil
 }
@@ -322,30 +323,53 @@ var ErrTooCostly = errors.New("expression too costly")
 // ErrType is matched by errors about expressions of the wrong result type.
 var ErrType = errors.New("expression has the wrong type")
 
-func compileExpr(src string, want *types.Type) (cel.Program, error) {
+// program is one compiled expression in two builds. The load-time estimate
+// bounds the cost of every evaluation whose inputs are within the sizes it
+// assumed; those run the fast build. Larger inputs (a 10,000-item IN list, a
+// megabyte of statement text) run the build with the runtime cost limit,
+// which stops an evaluation that would run away. Cost tracking roughly
+// doubles the price of an evaluation, so it is only paid when needed.
+type program struct {
+	fast, limited cel.Program
+}
+
+func (p *program) eval(act *activation) (ref.Val, error) {
+	prg := p.limited
+	if act.bounded {
+		prg = p.fast
+	}
+	out, _, err := prg.Eval(act)
+	return out, err
+}
+
+func compileExpr(src string, want *types.Type) (program, error) {
 	_, prg, err := compileChecked(src, want)
 	return prg, err
 }
 
-func compileChecked(src string, want *types.Type) (*cel.Ast, cel.Program, error) {
+func compileChecked(src string, want *types.Type) (*cel.Ast, program, error) {
 	ast, iss := celEnv.Compile(src)
 	if iss.Err() != nil {
-		return nil, nil, errors.New(oneLine(iss.Err().Error()))
+		return nil, program{}, errors.New(oneLine(iss.Err().Error()))
 	}
 	if !ast.OutputType().IsExactType(want) {
-		return nil, nil, fmt.Errorf("%w: must be %s, is %s", ErrType, want, ast.OutputType())
+		return nil, program{}, fmt.Errorf("%w: must be %s, is %s", ErrType, want, ast.OutputType())
 	}
 	est, err := celEnv.EstimateCost(ast, sizeEstimator{})
 	if err != nil {
-		return nil, nil, err
+		return nil, program{}, err
 	}
 	if est.Max > MaxEstimatedCost {
-		return nil, nil, fmt.Errorf("%w: estimated worst-case cost %d exceeds %d", ErrTooCostly, est.Max, MaxEstimatedCost)
+		return nil, program{}, fmt.Errorf("%w: estimated worst-case cost %d exceeds %d", ErrTooCostly, est.Max, MaxEstimatedCost)
 	}
-	// The runtime limit backs the estimate: inputs larger than the sizes it
-	// assumed still cannot make an evaluation run away.
-	prg, err := celEnv.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(MaxRuntimeCost))
-	return ast, prg, err
+	var prg program
+	if prg.fast, err = celEnv.Program(ast, cel.EvalOptions(cel.OptOptimize)); err != nil {
+		return nil, program{}, err
+	}
+	if prg.limited, err = celEnv.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(MaxRuntimeCost)); err != nil {
+		return nil, program{}, err
+	}
+	return ast, prg, nil
 }
 
 // oneLine keeps the first line of a CEL error and drops its source excerpt;
@@ -408,6 +432,9 @@ func (p *Policy) rule(name string) *Rule {
 
 // activation resolves the CEL variables for one statement without a map.
 type activation struct {
+	// bounded says every variable set is within the sizes the cost
+	// estimate assumed (see program).
+	bounded  bool
 	identity *IdentityVars
 	stmt     *StatementVars
 	request  *RequestVars
@@ -493,6 +520,7 @@ func (p *Policy) decide(ctx context.Context, in *Input, all bool) (Decision, []M
 	best := Decision{Effect: p.def, Message: "no rule matched; default " + string(p.def)}
 	bestRank := -1
 	var matches []Match
+	var idBounded bool
 	n := len(p.ordered)
 	for i := range a.Statements {
 		act.stmt = nil
@@ -507,9 +535,6 @@ func (p *Policy) decide(ctx context.Context, in *Input, all bool) (Decision, []M
 				continue
 			}
 			certain := bits != nil && bits[(k+1)/64]&(1<<((k+1)%64)) != 0
-			if act.stmt == nil {
-				act.stmt = statementVars(a, i)
-			}
 			if act.identity == nil {
 				act.identity = identityVars(in.Identity)
 				act.request = requestVars(in.Request)
@@ -517,10 +542,15 @@ func (p *Policy) decide(ctx context.Context, in *Input, all bool) (Decision, []M
 				if act.now.IsZero() {
 					act.now = time.Now()
 				}
+				idBounded = act.identity.bounded() && act.request.bounded()
+			}
+			if act.stmt == nil {
+				act.stmt = statementVars(a, i)
+				act.bounded = idBounded && act.stmt.bounded()
 			}
 			ok, err := true, error(nil)
 			if !certain {
-				ok, err = evalBool(r.match, &act)
+				ok, err = evalBool(&r.match, &act)
 			}
 			if err != nil {
 				msg := fmt.Sprintf("rule %q failed to evaluate: %v", r.Name, err)
@@ -555,10 +585,10 @@ func (p *Policy) decide(ctx context.Context, in *Input, all bool) (Decision, []M
 }
 
 // evalBool evaluates a match. It uses Eval rather than ContextEval: the
-// latter costs more than most rules, and the runtime cost limit already
-// bounds how long an evaluation can take.
-func evalBool(prg cel.Program, act *activation) (bool, error) {
-	out, _, err := prg.Eval(act)
+// latter costs more than most rules, and the cost estimate and runtime limit
+// already bound how long an evaluation can take.
+func evalBool(prg *program, act *activation) (bool, error) {
+	out, err := prg.eval(act)
 	if err != nil {
 		return false, err
 	}
@@ -578,7 +608,7 @@ func (r *Rule) render(ctx context.Context, act *activation) string {
 		}
 		return r.Message
 	}
-	out, _, err := r.message.Eval(act)
+	out, err := r.message.eval(act)
 	if err != nil {
 		return fmt.Sprintf("rule %s (message failed: %v)", r.Name, err)
 	}

@@ -26,7 +26,7 @@ const staticCacheSize = 4096
 // staticPart compiles the conjuncts of a checked match expression that read
 // only `stmt` and `env` (constant for a policy). It returns nil when there
 // are none, and whether the whole match is static.
-func staticPart(checked *cel.Ast) (cel.Program, bool, error) {
+func staticPart(checked *cel.Ast) (*program, bool, error) {
 	nat := checked.NativeRep()
 	var conj []ast.Expr
 	var flatten func(e ast.Expr)
@@ -58,7 +58,7 @@ func staticPart(checked *cel.Ast) (cel.Program, bool, error) {
 	if err != nil {
 		return nil, false, nil
 	}
-	return prg, len(static) == len(conj), nil
+	return &prg, len(static) == len(conj), nil
 }
 
 // readsOnlyStatement reports whether e refers to no per-caller variable.
@@ -103,6 +103,7 @@ func (p *Policy) possible(a *sqlinfo.Analysis, cacheable bool, act *activation) 
 	bits := make([]uint64, (2*len(a.Statements)*n+63)/64)
 	for i := range a.Statements {
 		act.stmt = statementVars(a, i)
+		act.bounded = act.stmt.bounded()
 		for j, r := range p.ordered {
 			k := 2 * (i*n + j)
 			if r.static != nil {
@@ -117,7 +118,7 @@ func (p *Policy) possible(a *sqlinfo.Analysis, cacheable bool, act *activation) 
 			bits[k/64] |= 1 << (k % 64)
 		}
 	}
-	act.stmt = nil
+	act.stmt, act.bounded = nil, false
 	if cacheable {
 		p.cache.lru.Add(a, bits)
 	}

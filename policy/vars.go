@@ -246,3 +246,65 @@ func unknownAnalysis(reason string) *sqlinfo.Analysis {
 }
 
 var _ = time.Time{}
+
+// The bounded methods report whether a variable is within the sizes the
+// load-time cost estimate assumed (maxListSize, maxMapSize, maxStringSize).
+
+func strsBounded(ss []string) bool {
+	if len(ss) > maxListSize {
+		return false
+	}
+	for _, s := range ss {
+		if len(s) > maxStringSize {
+			return false
+		}
+	}
+	return true
+}
+
+func mapBounded(m map[string]string) bool {
+	if len(m) > maxMapSize {
+		return false
+	}
+	for k, v := range m {
+		if len(k) > maxStringSize || len(v) > maxStringSize {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Principal) bounded() bool {
+	return len(p.Subject) <= maxStringSize && len(p.Kind) <= maxStringSize && len(p.Session) <= maxStringSize &&
+		strsBounded(p.Roles) && mapBounded(p.Attributes)
+}
+
+func (v *IdentityVars) bounded() bool {
+	if len(v.Chain) > maxListSize {
+		return false
+	}
+	for i := range v.Chain {
+		if !v.Chain[i].bounded() {
+			return false
+		}
+	}
+	return true // the caller itself is Chain[0]
+}
+
+func (v *RequestVars) bounded() bool {
+	return len(v.Database) <= maxStringSize && len(v.Driver) <= maxStringSize
+}
+
+func (v *StatementVars) bounded() bool {
+	if len(v.Text) > maxStringSize || len(v.Command) > maxStringSize || len(v.Error) > maxStringSize ||
+		!strsBounded(v.Reads) || !strsBounded(v.Writes) || !strsBounded(v.Tables) ||
+		!strsBounded(v.Functions) || !strsBounded(v.Dangers) || len(v.Columns) > maxListSize {
+		return false
+	}
+	for i := range v.Columns {
+		if len(v.Columns[i].Name) > maxStringSize || !strsBounded(v.Columns[i].Sources) {
+			return false
+		}
+	}
+	return true
+}
