@@ -117,7 +117,18 @@ func ParseFile(file string, data []byte, opts ...Option) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := compile(file, doc, data)
+	// The version covers everything that changes decisions: the file, the
+	// baseline it extends (which changes with guard releases) and labels
+	// set by the deployment.
+	hashed := data
+	if len(o.env) > 0 {
+		keys := slices.Sorted(maps.Keys(o.env))
+		hashed = slices.Clone(data)
+		for _, k := range keys {
+			hashed = fmt.Appendf(hashed, "\x00env:%s=%s", k, o.env[k])
+		}
+	}
+	p, err := compile(file, doc, hashed)
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +235,9 @@ func compile(file string, doc *fileDoc, data []byte) (*Policy, error) {
 	}
 	p.envVal = p.env
 
+	if p.extended != "" {
+		data = fmt.Appendf(slices.Clone(data), "\x00extends:%s", Baseline().version)
+	}
 	sum := sha256.Sum256(data)
 	p.version = p.name + "@" + hex.EncodeToString(sum[:6])
 	if err := p.checkTests(); err != nil {

@@ -319,6 +319,13 @@ func TestVersionIsContentHash(t *testing.T) {
 	a2, err := Parse([]byte("name: a\n"))
 	require.NoError(t, err)
 	assert.Equal(t, a.Version(), a2.Version())
+	// Deployment labels change decisions, so they change the version.
+	prod, err := Parse([]byte("name: a\n"), WithEnv(map[string]string{"env": "production"}))
+	require.NoError(t, err)
+	assert.NotEqual(t, a.Version(), prod.Version())
+	ext, err := Parse([]byte("name: a\nextends: baseline\n"))
+	require.NoError(t, err)
+	assert.NotEqual(t, a.Version(), ext.Version())
 }
 
 func TestLoadMissingFile(t *testing.T) {
@@ -341,6 +348,15 @@ func TestRuntimeCostLimit(t *testing.T) {
 	assert.Equal(t, Deny, d.Effect)
 	assert.Equal(t, "heavy", d.Rule)
 	assert.Contains(t, d.Message, "cost limit")
+
+	// A large input with a cheap rule is evaluated normally.
+	q, err := Parse([]byte("name: x\nrules:\n  - name: cheap\n    match: \"'lo_export' in stmt.functions\"\n    effect: deny\n"))
+	require.NoError(t, err)
+	fns[len(fns)-1] = "lo_export"
+	d = decide(t, q, svc, sqlinfo.Statement{Command: "SELECT", Effect: sqlinfo.Read, Functions: fns[len(fns)-100_000:]})
+	assert.Equal(t, Deny, d.Effect)
+	assert.Equal(t, "cheap", d.Rule)
+	assert.Equal(t, "rule cheap", d.Message)
 }
 
 // TestPrefilterAgreesWithFullEvaluation checks the statement-part prefilter
