@@ -83,4 +83,3 @@ func (e *engine) buildAuditor() error {
 	e.cfg.auditor = audit.NewMemory(defaultAuditKeep)
 	return nil
 }
-
