@@ -156,6 +156,31 @@ func (nc *nameClassifier) classify(name string) Class {
 	if len(words) == 0 {
 		return ""
 	}
+	if c := nc.match(words); c != "" {
+		return c
+	}
+	// plurals ("phones", "emails", "addresses") name lists of the same values;
+	// not for secrets, where "tokens" is usually a count
+	plural := false
+	single := make([]string, len(words))
+	for i, w := range words {
+		single[i] = w
+		switch {
+		case strings.HasSuffix(w, "sses"), strings.HasSuffix(w, "shes"):
+			single[i], plural = w[:len(w)-2], true
+		case len(w) > 3 && strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss"):
+			single[i], plural = w[:len(w)-1], true
+		}
+	}
+	if plural {
+		if c := nc.match(single); c != Secret {
+			return c
+		}
+	}
+	return ""
+}
+
+func (nc *nameClassifier) match(words []string) Class {
 	for _, p := range nc.patterns {
 		if start, end, ok := matchPhrase(words, p); ok {
 			if end < len(words) && qualifierWords[words[end]] {

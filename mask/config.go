@@ -82,7 +82,7 @@ type Exemption struct {
 
 // ClassConfig adds column-name phrases to a class. A phrase is matched whole
 // word against a column's words: "badge number" matches badge_number,
-// badgeNumber, BADGE-NUMBER and badgenumber, but not badge_numbers.
+// badgeNumber, BADGE-NUMBER, badgenumber and badge_numbers, but not badge_id_number.
 type ClassConfig struct {
 	Name    string   `yaml:"name" json:"name"`
 	Columns []string `yaml:"columns" json:"columns"`

@@ -227,5 +227,5 @@ func TestClassifyColumn(t *testing.T) {
 	assert.Equal(t, Class("employee_id"), ext.ClassifyColumn("badgeNumber"))
 	assert.Equal(t, Class("employee_id"), ext.ClassifyColumn("badgenumber"))
 	assert.Equal(t, Email, ext.ClassifyColumn("primary_contact"))
-	assert.Equal(t, Class(""), ext.ClassifyColumn("badge_numbers"))
+	assert.Equal(t, Class(""), ext.ClassifyColumn("badge_id_number"))
 }
