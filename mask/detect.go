@@ -286,7 +286,7 @@ func findCard(s string, i int) (int, bool) {
 	if end < len(s) && isWord(s[end]) {
 		return 0, false
 	}
-	if n < 12 || !ValidCard(string(digits[:n])) {
+	if n < 14 || !ValidCard(string(digits[:n])) {
 		return 0, false
 	}
 	return end, true
@@ -299,7 +299,7 @@ func findCard(s string, i int) (int, bool) {
 // an issuer prefix, or has 15 digits where only American Express does).
 func ValidCard(s string) bool {
 	n := len(s)
-	if n < 12 || n > 19 {
+	if n < 14 || n > 16 {
 		return false
 	}
 	same := true
@@ -342,29 +342,33 @@ func prefixNum(s string, k int) int {
 	return v
 }
 
-// issuerLength checks the issuer identification number and length.
+// issuerLength checks the issuer identification number and length. Only
+// 14-16 digit numbers count: issuers also hand out 17-19 digit numbers
+// (Maestro, UnionPay, some Visa), but bare 17-19 digit integers are mostly
+// database ids (snowflakes, random int64 keys), and one in ten of those
+// passes Luhn. Columns named as card numbers are masked whatever their length.
 func issuerLength(s string) bool {
 	n := len(s)
 	p1, p2, p3, p4, p6 := prefixNum(s, 1), prefixNum(s, 2), prefixNum(s, 3), prefixNum(s, 4), prefixNum(s, 6)
 	switch {
 	case p1 == 4: // Visa; 13-digit Visa cards are long gone, and EAN-13 barcodes from 400-440 would pass
-		return n == 16 || n == 19
+		return n == 16
 	case p2 >= 51 && p2 <= 55, p4 >= 2221 && p4 <= 2720: // Mastercard
 		return n == 16
 	case p2 == 34 || p2 == 37: // American Express
 		return n == 15
 	case p4 == 6011, p3 >= 644 && p3 <= 649, p2 == 65, p6 >= 622126 && p6 <= 622925: // Discover
-		return n >= 16 && n <= 19
+		return n == 16
 	case p4 >= 3528 && p4 <= 3589: // JCB
-		return n >= 16 && n <= 19
+		return n == 16
 	case p3 >= 300 && p3 <= 305, p2 == 36, p2 == 38, p2 == 39: // Diners Club
 		return n == 14 || n == 16
 	case p2 == 62: // UnionPay
-		return n >= 16 && n <= 19
+		return n == 16
 	case p4 >= 2200 && p4 <= 2204: // Mir
-		return n >= 16 && n <= 19
+		return n == 16
 	case p4 == 5018, p4 == 5020, p4 == 5038, p4 == 5893, p4 == 6304, p4 == 6759, p4 == 6761, p4 == 6762, p4 == 6763: // Maestro
-		return n >= 16 && n <= 19
+		return n == 16
 	}
 	return false
 }
@@ -664,8 +668,31 @@ func ValidPhone(s, region string) bool {
 	return phonenumbers.IsValidNumber(n)
 }
 
-var ssnKeywords = []string{"ssn", "social security", "soc sec", "ss#"}
-var phoneKeywords = []string{"phone", "tel", "mobile", "cell", "fax", "call", "sms", "whatsapp"}
+// keywordsBefore reports which evidence the (lower-cased) text before a
+// number holds: an SSN keyword, a phone keyword. One pass, no allocation.
+func keywordsBefore(b []byte) (ssn, phone bool) {
+	has := func(k int, w string) bool { return len(b)-k >= len(w) && string(b[k:k+len(w)]) == w }
+	for k := 0; k < len(b); k++ {
+		switch b[k] {
+		case 's':
+			ssn = ssn || has(k, "ssn") || has(k, "ss#") || has(k, "social security")
+			phone = phone || has(k, "sms")
+		case 'p':
+			phone = phone || has(k, "phone")
+		case 't':
+			phone = phone || has(k, "tel")
+		case 'm':
+			phone = phone || has(k, "mobile")
+		case 'c':
+			phone = phone || has(k, "cell") || has(k, "call")
+		case 'f':
+			phone = phone || has(k, "fax")
+		case 'w':
+			phone = phone || has(k, "whatsapp")
+		}
+	}
+	return ssn, phone
+}
 
 // findContextNumber finds an SSN or phone number at i when a keyword within
 // the 40 bytes before it says what the number is.
@@ -694,22 +721,22 @@ func findContextNumber(s string, i int, region string) (Finding, bool) {
 	if lo < 0 {
 		lo = 0
 	}
-	before := strings.ToLower(s[lo:i])
+	var low [40]byte
+	before := low[:i-lo]
+	for k := range before {
+		c := s[lo+k]
+		if isUpper(c) {
+			c += 'a' - 'A'
+		}
+		before[k] = c
+	}
 	cand := s[i:j]
-	if digits == 9 && ValidSSN(cand) && containsAny(before, ssnKeywords) {
+	ssnWord, phoneWord := keywordsBefore(before)
+	if ssnWord && digits == 9 && ValidSSN(cand) {
 		return Finding{i, j, SSN, "ssn"}, true
 	}
-	if containsAny(before, phoneKeywords) && ValidPhone(cand, region) {
+	if phoneWord && ValidPhone(cand, region) {
 		return Finding{i, j, Phone, "phone"}, true
 	}
 	return Finding{}, false
-}
-
-func containsAny(s string, words []string) bool {
-	for _, w := range words {
-		if strings.Contains(s, w) {
-			return true
-		}
-	}
-	return false
 }

@@ -47,6 +47,7 @@ func TestValidCard(t *testing.T) {
 		"4222222222222",        // 13-digit Visa: retired, collides with EAN-13
 		"37828224631000",       // Amex prefix, wrong length
 		"41111111111111111111", // 20 digits
+		"6442085135613723915",  // 19-digit id that passes Luhn with a Discover prefix
 		"4111-1111-1111-1111",  // ValidCard takes digits only
 		"",
 	}

@@ -68,6 +68,7 @@ type Engine struct {
 	key        []byte
 	scan       bool
 	region     string
+	hasWhen    bool // any rule or exemption has a condition to evaluate
 
 	mu        sync.RWMutex
 	nameCache map[string]Class
@@ -174,6 +175,7 @@ func New(cfg *Config, opts ...Option) (*Engine, error) {
 			if cr.when, err = compileWhen(env, r.When); err != nil {
 				return nil, &ConfigError{Where: where, Err: err}
 			}
+			e.hasWhen = true
 		}
 		e.rules = append(e.rules, cr)
 	}
@@ -196,6 +198,7 @@ func New(cfg *Config, opts ...Option) (*Engine, error) {
 		if ce.when, err = compileWhen(env, x.When); err != nil {
 			return nil, &ConfigError{Where: where, Err: err}
 		}
+		e.hasWhen = true
 		e.exemptions = append(e.exemptions, ce)
 	}
 	if usesHash {
@@ -375,7 +378,10 @@ func (e *Engine) Plan(ctx context.Context, rs ResultSet) Plan {
 		return nil
 	}
 	id := rs.Identity
-	act := map[string]any{"identity": identityMap(id, 0), "principal": identityMap(id.Principal(), 0)}
+	var act map[string]any
+	if e.hasWhen {
+		act = map[string]any{"identity": identityMap(id, 0), "principal": identityMap(id.Principal(), 0)}
+	}
 	rulesOn := make([]bool, len(e.rules))
 	for i, r := range e.rules {
 		rulesOn[i] = evalWhen(r.when, act)

@@ -263,7 +263,7 @@ func TestLineage(t *testing.T) {
 		{Name: "x", Sources: []sqlinfo.ColumnRef{ref("first_name")}},              // substring(first_name, 1, 2) AS x
 		{Name: "lower", Sources: []sqlinfo.ColumnRef{ref("email")}},               // lower(email)
 		{Name: "string_agg", Sources: []sqlinfo.ColumnRef{ref("id"), ref("ssn")}}, // string_agg(id || ssn, ',')
-		{Name: "row_to_json", Sources: []sqlinfo.ColumnRef{ref("*")}},              // row_to_json(u)
+		{Name: "row_to_json", Sources: []sqlinfo.ColumnRef{ref("*")}},             // row_to_json(u)
 	}}
 	rs := ResultSet{Statement: stmt, Columns: []string{"id", "x", "lower", "string_agg", "row_to_json"}}
 	row, stats := apply(t, e, rs, int64(1), "Al", "alice@example.com", "1536221234,2536221235",

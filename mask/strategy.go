@@ -110,7 +110,32 @@ func (m *masker) sum(class Class, v string) []byte {
 	return m.buf
 }
 
-func redactToken(class Class) string { return "[masked:" + string(class) + "]" }
+// redactToken is the fixed replacement of a class; built-in classes do not allocate.
+func redactToken(class Class) string {
+	switch class {
+	case Email:
+		return "[masked:email]"
+	case Phone:
+		return "[masked:phone]"
+	case SSN:
+		return "[masked:ssn]"
+	case Card:
+		return "[masked:card]"
+	case IBAN:
+		return "[masked:iban]"
+	case BirthDate:
+		return "[masked:birth_date]"
+	case Secret:
+		return "[masked:secret]"
+	case Address:
+		return "[masked:address]"
+	case Name:
+		return "[masked:name]"
+	case IPAddress:
+		return "[masked:ip_address]"
+	}
+	return "[masked:" + string(class) + "]"
+}
 
 // value masks one cell. It never mutates v; ok is false when the value was
 // left as it was (NULL, a boolean, or the clear strategy).
