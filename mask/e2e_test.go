@@ -377,6 +377,9 @@ func BenchmarkE2EGuardedVsRaw(b *testing.B) {
 	require.NoError(b, err)
 	guarded := sql.OpenDB(guard.NewConnector(c, guard.WithMasker(e)))
 	defer guarded.Close()
+	if os.Getenv("GUARD_BENCH_NOMASK") != "" {
+		guarded = sql.OpenDB(guard.NewConnector(c, guard.WithoutMasking()))
+	}
 	ctx := identity.With(context.Background(), agentID)
 
 	read := func(db *sql.DB, q string) int {
