@@ -110,6 +110,18 @@ func (m *masker) sum(class Class, v string) []byte {
 	return m.buf
 }
 
+// boxedTokens hold the built-in tokens already converted to driver.Value,
+// so redacting a string cell does not allocate.
+var boxedTokens = func() map[Class]driver.Value {
+	m := map[Class]driver.Value{}
+	for c := range rank {
+		m[c] = redactToken(c)
+	}
+	return m
+}()
+
+func boxedToken(class Class) driver.Value { return boxedTokens[class] }
+
 // redactToken is the fixed replacement of a class; built-in classes do not allocate.
 func redactToken(class Class) string {
 	switch class {
@@ -164,7 +176,11 @@ func (m *masker) value(st *strategy, class Class, sh shape, v driver.Value) (dri
 	case time.Time:
 		return m.time(st.kind, class, x), true
 	case string:
-		return m.text(st.kind, class, sh, x), true
+		out := m.text(st.kind, class, sh, x)
+		if b := boxedToken(class); b != nil && out == b.(string) {
+			return b, true // no allocation for the common case
+		}
+		return out, true
 	case []byte:
 		return []byte(m.text(st.kind, class, sh, string(x))), true
 	}
