@@ -56,7 +56,8 @@ func isTokenByte(c byte) bool { return isWord(c) || c == '-' }
 func boundaryBefore(s string, i int) bool { return i == 0 || !isWord(s[i-1]) }
 
 func findAll(dst []Finding, s, region string) []Finding {
-	last := 0 // end of the previous finding: spans never overlap
+	last := 0   // end of the previous finding: spans never overlap
+	var kw int8 // keyword evidence anywhere in s: 0 not looked yet, 1 none, 2 some
 	for i := 0; i < len(s); {
 		c := s[i]
 		if !trigger[c] {
@@ -94,7 +95,7 @@ func findAll(dst []Finding, s, region string) []Finding {
 			}
 			continue
 		}
-		if f, ok := findAt(s, i, region); ok {
+		if f, ok := findAt(s, i, region, &kw); ok {
 			dst = append(dst, f)
 			last, i = f.End, f.End
 			continue
@@ -112,7 +113,7 @@ func findAll(dst []Finding, s, region string) []Finding {
 }
 
 // findAt tries every detector that can start at the word boundary i.
-func findAt(s string, i int, region string) (Finding, bool) {
+func findAt(s string, i int, region string, kw *int8) (Finding, bool) {
 	c := s[i]
 	switch {
 	case isDigit(c), c == '+', c == '(':
@@ -121,7 +122,7 @@ func findAt(s string, i int, region string) (Finding, bool) {
 				return Finding{i, en, Card, "card"}, true
 			}
 		}
-		return findContextNumber(s, i, region)
+		return findContextNumber(s, i, region, kw)
 	case isUpper(c):
 		if en, ok := findIBAN(s, i); ok {
 			return Finding{i, en, IBAN, "iban"}, true
@@ -668,12 +669,22 @@ func ValidPhone(s, region string) bool {
 	return phonenumbers.IsValidNumber(n)
 }
 
-// keywordsBefore reports which evidence the (lower-cased) text before a
-// number holds: an SSN keyword, a phone keyword. One pass, no allocation.
-func keywordsBefore(b []byte) (ssn, phone bool) {
-	has := func(k int, w string) bool { return len(b)-k >= len(w) && string(b[k:k+len(w)]) == w }
-	for k := 0; k < len(b); k++ {
-		switch b[k] {
+// keywordsIn reports which evidence s[lo:hi] holds, compared without
+// case: an SSN keyword, a phone keyword. One pass, no allocation.
+func keywordsIn(s string, lo, hi int) (ssn, phone bool) {
+	has := func(k int, w string) bool {
+		if hi-k < len(w) {
+			return false
+		}
+		for j := 0; j < len(w); j++ {
+			if s[k+j]|0x20 != w[j] {
+				return false
+			}
+		}
+		return true
+	}
+	for k := lo; k < hi; k++ {
+		switch s[k] | 0x20 {
 		case 's':
 			ssn = ssn || has(k, "ssn") || has(k, "ss#") || has(k, "social security")
 			phone = phone || has(k, "sms")
@@ -696,7 +707,7 @@ func keywordsBefore(b []byte) (ssn, phone bool) {
 
 // findContextNumber finds an SSN or phone number at i when a keyword within
 // the 40 bytes before it says what the number is.
-func findContextNumber(s string, i int, region string) (Finding, bool) {
+func findContextNumber(s string, i int, region string, kw *int8) (Finding, bool) {
 	j := i
 	digits := 0
 	for j < len(s) {
@@ -721,17 +732,19 @@ func findContextNumber(s string, i int, region string) (Finding, bool) {
 	if lo < 0 {
 		lo = 0
 	}
-	var low [40]byte
-	before := low[:i-lo]
-	for k := range before {
-		c := s[lo+k]
-		if isUpper(c) {
-			c += 'a' - 'A'
+	if *kw == 0 {
+		// most texts hold no keyword at all: look once, then skip every number
+		ssnAny, phoneAny := keywordsIn(s, 0, len(s))
+		*kw = 1
+		if ssnAny || phoneAny {
+			*kw = 2
 		}
-		before[k] = c
+	}
+	if *kw == 1 {
+		return Finding{}, false
 	}
 	cand := s[i:j]
-	ssnWord, phoneWord := keywordsBefore(before)
+	ssnWord, phoneWord := keywordsIn(s, lo, i)
 	if ssnWord && digits == 9 && ValidSSN(cand) {
 		return Finding{i, j, SSN, "ssn"}, true
 	}
