@@ -2,6 +2,7 @@ package mask
 
 import (
 	"database/sql/driver"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,55 @@ type colPlan struct {
 	strategy *strategy
 	shape    shape
 	stat     *colStat
+	// derived is true when only the lineage, not the column's own name,
+	// marks it: count(email) and length(name) are numbers about the value.
+	derived bool
+}
+
+// numberAbout reports whether v, in a column derived from a class, is a
+// number about the value (a count, a length, a year) rather than the value
+// itself. Numbers derived from text classes never carry the value; numbers
+// derived from numeric identifiers do when they are as long as one.
+func numberAbout(class Class, sh shape, v driver.Value) bool {
+	var n float64
+	switch x := v.(type) {
+	case int64:
+		n = float64(x)
+	case float64:
+		n = x
+	case string:
+		if sh != shapeNumber {
+			return false
+		}
+		f, err := strconv.ParseFloat(x, 64)
+		if err != nil {
+			return false
+		}
+		n = f
+	case []byte:
+		if sh != shapeNumber {
+			return false
+		}
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return false
+		}
+		n = f
+	default:
+		return false
+	}
+	if n < 0 {
+		n = -n
+	}
+	switch class {
+	case Email, Name, Address, Secret, IPAddress:
+		return true
+	case SSN, Phone, Card, IBAN:
+		return n < 1_000_000
+	case BirthDate:
+		return n < 10_000 // a year of birth is what partial shows anyway
+	}
+	return false // classes of your own: mask, we cannot know
 }
 
 type scanClass struct {
@@ -57,6 +107,9 @@ func (p *plan) Apply(dest []driver.Value) {
 	for i := range p.cols {
 		c := &p.cols[i]
 		if c.idx >= len(dest) {
+			continue
+		}
+		if c.derived && numberAbout(c.class, c.shape, dest[c.idx]) {
 			continue
 		}
 		if v, ok := p.m.value(c.strategy, c.class, c.shape, dest[c.idx]); ok {

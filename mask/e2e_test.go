@@ -355,6 +355,19 @@ func TestE2ELineage(t *testing.T) {
 	}
 }
 
+func TestE2EAggregatesAboutMaskedColumnsStayUseful(t *testing.T) {
+	tbl := seed(t, "postgres", pgDSN(t), false)
+	db := openPQ(t, guard.WithMasker(newEngine(t)))
+	var n, distinct, longest int64
+	var withDomain int64
+	q := fmt.Sprintf("SELECT count(email), count(DISTINCT email), max(length(email)), sum(CASE WHEN email LIKE '%%@example.com' THEN 1 ELSE 0 END) FROM %s", tbl)
+	require.NoError(t, db.QueryRowContext(identity.With(context.Background(), agentID), q).Scan(&n, &distinct, &longest, &withDomain))
+	assert.Equal(t, []int64{2, 2, 17, 1}, []int64{n, distinct, longest, withDomain}, "counts and lengths about emails are not emails")
+	var ssn int64
+	require.NoError(t, db.QueryRowContext(context.Background(), fmt.Sprintf("SELECT ssn + 0 AS x FROM %s WHERE id = 1", tbl)).Scan(&ssn))
+	assert.NotEqual(t, int64(536221234), ssn, "a number as long as an SSN derived from one is masked")
+}
+
 func TestE2ELineageMariaDB(t *testing.T) {
 	tbl := seed(t, "mysql", mysqlDSN(t), true)
 	db := openMySQL(t, guard.WithMasker(newEngine(t)))

@@ -460,7 +460,7 @@ func (e *Engine) Plan(ctx context.Context, rs ResultSet) Plan {
 			cs := &colStat{ColumnStat: ColumnStat{Column: name, Class: string(class), Rule: rule, Strategy: st.name, Source: via}}
 			p.stats = append(p.stats, cs)
 			if st.kind != sClear {
-				p.cols = append(p.cols, colPlan{idx: i, class: class, strategy: st, shape: sh, stat: cs})
+				p.cols = append(p.cols, colPlan{idx: i, class: class, strategy: st, shape: sh, stat: cs, derived: strings.HasPrefix(via, "lineage:")})
 			}
 			continue
 		}

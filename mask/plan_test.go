@@ -348,3 +348,22 @@ func TestMultipleResultSetsGetOwnPlans(t *testing.T) {
 	assert.Equal(t, "[masked:secret]", d2[0])
 	assert.True(t, strings.HasPrefix(p2.Stats()[0].Column, "secret"))
 }
+
+func TestNumbersAboutADerivedValueStayClear(t *testing.T) {
+	e := mustNew(t, nil)
+	users := sqlinfo.Relation{Name: "users"}
+	src := func(c string) []sqlinfo.ColumnRef { return []sqlinfo.ColumnRef{{Relation: users, Column: c}} }
+	stmt := &sqlinfo.Statement{Columns: []sqlinfo.OutputColumn{
+		{Name: "count", Sources: src("email")},      // count(email)
+		{Name: "length", Sources: src("last_name")}, // length(last_name)
+		{Name: "x", Sources: src("ssn")},            // ssn + 0
+		{Name: "y", Sources: src("ssn")},            // count(ssn)
+		{Name: "yr", Sources: src("dob")},           // extract(year from dob)
+		{Name: "ep", Sources: src("dob")},           // extract(epoch from dob)
+		{Name: "ssn", Sources: src("ssn")},          // the column itself, by name
+	}}
+	rs := ResultSet{Statement: stmt, Columns: []string{"count", "length", "x", "y", "yr", "ep", "ssn"},
+		DatabaseTypes: []string{"INT8", "INT4", "INT8", "INT8", "NUMERIC", "NUMERIC", "INT8"}}
+	row, _ := apply(t, e, rs, int64(2), int64(5), int64(536221234), int64(2), []byte("1990"), []byte("642902400"), int64(12))
+	assert.Equal(t, []driver.Value{int64(2), int64(5), int64(0), int64(2), []byte("1990"), []byte("000000000"), int64(0)}, row)
+}
