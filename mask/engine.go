@@ -146,6 +146,27 @@ func New(cfg *Config, opts ...Option) (*Engine, error) {
 			return nil, &ConfigError{Where: "classes", Err: fmt.Errorf("a class needs a name")}
 		}
 	}
+	known := map[Class]bool{"custom": true}
+	for c := range rank {
+		known[c] = true
+	}
+	for _, c := range cfg.Classes {
+		known[Class(strings.ToLower(c.Name))] = true
+	}
+	for _, r := range cfg.Rules {
+		if r.Class != "" {
+			known[Class(strings.ToLower(r.Class))] = true
+		}
+	}
+	checkClasses := func(where string, cs []string) error {
+		for _, c := range cs {
+			if !known[Class(strings.ToLower(c))] {
+				// a typo here would silently select nothing
+				return &ConfigError{Where: where, Err: fmt.Errorf("unknown class %q", c)}
+			}
+		}
+		return nil
+	}
 	env, err := celEnv()
 	if err != nil {
 		return nil, &ConfigError{Where: "cel", Err: err}
@@ -164,7 +185,10 @@ func New(cfg *Config, opts ...Option) (*Engine, error) {
 		if len(r.Columns) == 0 && len(r.Classes) == 0 {
 			return nil, &ConfigError{Where: where, Err: fmt.Errorf("select columns or classes")}
 		}
-		cr := compiledRule{name: r.Name, columns: lowerGlobs(r.Columns), classes: classSet(r.Classes), class: Class(r.Class)}
+		if err := checkClasses(where, r.Classes); err != nil {
+			return nil, err
+		}
+		cr := compiledRule{name: r.Name, columns: lowerGlobs(r.Columns), classes: classSet(r.Classes), class: Class(strings.ToLower(r.Class))}
 		if err := checkGlobs(cr.columns); err != nil {
 			return nil, &ConfigError{Where: where, Err: err}
 		}
@@ -190,6 +214,9 @@ func New(cfg *Config, opts ...Option) (*Engine, error) {
 		seen["x:"+x.Name] = true
 		if strings.TrimSpace(x.When) == "" {
 			return nil, &ConfigError{Where: where, Err: fmt.Errorf("an exemption needs a when condition")}
+		}
+		if err := checkClasses(where, x.Classes); err != nil {
+			return nil, err
 		}
 		ce := compiledExemption{name: x.Name, columns: lowerGlobs(x.Columns), classes: classSet(x.Classes)}
 		if err := checkGlobs(ce.columns); err != nil {

@@ -235,6 +235,8 @@ func TestConfigErrorsNameTheRule(t *testing.T) {
 		{Config{Kinds: map[string]string{"robot": Redact}}, "kinds.robot"},
 		{Config{ValueScan: "some"}, "value_scan"},
 		{Config{DefaultStrategy: "shuffle"}, "default_strategy"},
+		{Config{Rules: []Rule{{Name: "typo", Classes: []string{"emial"}, Strategy: Hash}}}, `rule "typo"`},
+		{Config{Exemptions: []Exemption{{Name: "typo2", When: "true", Classes: []string{"phones"}}}}, `exemption "typo2"`},
 	}
 	for _, c := range cases {
 		_, err := New(&c.cfg)
