@@ -131,7 +131,7 @@ func newNameClassifier(extra []ClassConfig) *nameClassifier {
 	// class of their own.
 	for _, c := range extra {
 		for _, p := range c.Columns {
-			nc.add(Class(c.Name), p)
+			nc.add(Class(strings.ToLower(c.Name)), p)
 		}
 	}
 	for _, b := range builtinNames {

@@ -491,7 +491,8 @@ func (e *Engine) Plan(ctx context.Context, rs ResultSet) Plan {
 			}
 			continue
 		}
-		if !e.scan || sh == shapeNumber || sh == shapeTime || sh == shapeBool || sh == shapeUUID {
+		// binary columns are not scanned: rewriting a span would corrupt a file
+		if !e.scan || sh == shapeNumber || sh == shapeTime || sh == shapeBool || sh == shapeUUID || sh == shapeBinary {
 			continue
 		}
 		// value safety net: resolve the strategy for each class a detector or

@@ -63,6 +63,8 @@ func TestNothingSensitiveIsNilPlan(t *testing.T) {
 	e := mustNew(t, nil)
 	rs := ResultSet{Columns: []string{"id", "amount", "created_at"}, DatabaseTypes: []string{"INT8", "NUMERIC", "TIMESTAMPTZ"}}
 	assert.Nil(t, e.Plan(context.Background(), rs), "numbers and times without a sensitive name need no plan")
+	bin := ResultSet{Columns: []string{"id", "attachment"}, DatabaseTypes: []string{"INT8", "BYTEA"}}
+	assert.Nil(t, e.Plan(context.Background(), bin), "binary columns are not scanned: a rewrite would corrupt the file")
 	off := mustNew(t, &Config{ValueScan: "off"})
 	assert.Nil(t, off.Plan(context.Background(), cols("id", "notes")))
 	dis := mustNew(t, &Config{Disabled: true})

@@ -138,7 +138,7 @@ func nonSensitive(n int) []string {
 func TestPrecisionNonSensitiveValuesStayClear(t *testing.T) {
 	e := mustNew(t, nil)
 	values := nonSensitive(12000)
-	rs := ResultSet{Columns: []string{"reference", "detail", "payload", "code"}, DatabaseTypes: []string{"TEXT", "VARCHAR", "", "BYTEA"}}
+	rs := ResultSet{Columns: []string{"reference", "detail", "payload", "code"}, DatabaseTypes: []string{"TEXT", "VARCHAR", "", "CHAR"}}
 	p := e.Plan(context.Background(), rs)
 	require.NotNil(t, p, "text columns are scanned by default")
 	masked := 0

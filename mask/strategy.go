@@ -85,7 +85,7 @@ func shapeOf(dbType string) shape {
 		return shapeBool
 	case t == "UUID":
 		return shapeUUID
-	case t == "BYTEA":
+	case t == "BYTEA", strings.Contains(t, "BLOB"), strings.Contains(t, "BINARY"):
 		return shapeBinary
 	}
 	return shapeText
