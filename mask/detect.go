@@ -669,40 +669,56 @@ func ValidPhone(s, region string) bool {
 	return phonenumbers.IsValidNumber(n)
 }
 
+// hasFold reports whether s[k:hi] starts with the lower-case word w, ignoring case.
+func hasFold(s string, k, hi int, w string) bool {
+	if hi-k < len(w) {
+		return false
+	}
+	for j := 0; j < len(w); j++ {
+		if s[k+j]|0x20 != w[j] {
+			return false
+		}
+	}
+	return true
+}
+
 // keywordsIn reports which evidence s[lo:hi] holds, compared without
 // case: an SSN keyword, a phone keyword. One pass, no allocation.
 func keywordsIn(s string, lo, hi int) (ssn, phone bool) {
-	has := func(k int, w string) bool {
-		if hi-k < len(w) {
-			return false
-		}
-		for j := 0; j < len(w); j++ {
-			if s[k+j]|0x20 != w[j] {
-				return false
-			}
-		}
-		return true
-	}
 	for k := lo; k < hi; k++ {
 		switch s[k] | 0x20 {
 		case 's':
-			ssn = ssn || has(k, "ssn") || has(k, "ss#") || has(k, "social security")
-			phone = phone || has(k, "sms")
+			ssn = ssn || hasFold(s, k, hi, "ssn") || hasFold(s, k, hi, "ss#") || hasFold(s, k, hi, "social security")
+			phone = phone || hasFold(s, k, hi, "sms")
 		case 'p':
-			phone = phone || has(k, "phone")
+			phone = phone || hasFold(s, k, hi, "phone")
 		case 't':
-			phone = phone || has(k, "tel")
+			phone = phone || hasFold(s, k, hi, "tel")
 		case 'm':
-			phone = phone || has(k, "mobile")
+			phone = phone || hasFold(s, k, hi, "mobile")
 		case 'c':
-			phone = phone || has(k, "cell") || has(k, "call")
+			phone = phone || hasFold(s, k, hi, "cell") || hasFold(s, k, hi, "call")
 		case 'f':
-			phone = phone || has(k, "fax")
+			phone = phone || hasFold(s, k, hi, "fax")
 		case 'w':
-			phone = phone || has(k, "whatsapp")
+			phone = phone || hasFold(s, k, hi, "whatsapp")
 		}
 	}
 	return ssn, phone
+}
+
+// isISODate reports whether s[i:] starts with YYYY-MM-DD, which is a date
+// and never a phone number or an SSN.
+func isISODate(s string, i int) bool {
+	if len(s)-i < 10 || s[i+4] != '-' || s[i+7] != '-' {
+		return false
+	}
+	for _, k := range [...]int{0, 1, 2, 3, 5, 6, 8, 9} {
+		if !isDigit(s[i+k]) {
+			return false
+		}
+	}
+	return true
 }
 
 // findContextNumber finds an SSN or phone number at i when a keyword within
@@ -725,7 +741,7 @@ func findContextNumber(s string, i int, region string, kw *int8) (Finding, bool)
 	for j > i && !isDigit(s[j-1]) {
 		j--
 	}
-	if digits < 7 || (j < len(s) && isWord(s[j])) {
+	if digits < 7 || (j < len(s) && isWord(s[j])) || isISODate(s, i) {
 		return Finding{}, false
 	}
 	lo := i - 40
