@@ -44,11 +44,37 @@ var trigger = func() (t [256]bool) {
 	return t
 }()
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
-func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
-func isAlnum(c byte) bool { return isDigit(c) || isUpper(c) || isLower(c) }
-func isWord(c byte) bool  { return isAlnum(c) || c == '_' }
+// byteClass holds, per byte, the character classes the detectors ask about,
+// so the scan loop does one table load per byte instead of range compares.
+var byteClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case c >= '0' && c <= '9':
+			t[c] = bcDigit | bcAlnum | bcWord
+		case c >= 'A' && c <= 'Z':
+			t[c] = bcUpper | bcAlnum | bcWord
+		case c >= 'a' && c <= 'z':
+			t[c] = bcLower | bcAlnum | bcWord
+		case c == '_':
+			t[c] = bcWord
+		}
+	}
+	return t
+}()
+
+const (
+	bcDigit uint8 = 1 << iota
+	bcUpper
+	bcLower
+	bcAlnum
+	bcWord
+)
+
+func isDigit(c byte) bool { return byteClass[c]&bcDigit != 0 }
+func isUpper(c byte) bool { return byteClass[c]&bcUpper != 0 }
+func isLower(c byte) bool { return byteClass[c]&bcLower != 0 }
+func isAlnum(c byte) bool { return byteClass[c]&bcAlnum != 0 }
+func isWord(c byte) bool  { return byteClass[c]&bcWord != 0 }
 
 // isTokenByte is a byte that can continue an API key or base64url text.
 func isTokenByte(c byte) bool { return isWord(c) || c == '-' }

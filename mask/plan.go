@@ -30,8 +30,8 @@ type ColumnStat struct {
 	// detectors scan, the values found in it).
 	Cells int64
 	// Source says how the class was found: "column-name",
-	// "lineage:<schema.table.column>", "rule", "value:<detector class>" or
-	// "json-key" for keys inside JSON cells.
+	// "lineage:<schema.table.column>", "rule", "value" (a value detector in a
+	// text cell) or "json" (a key or value inside a JSON cell).
 	Source string
 }
 
