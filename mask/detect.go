@@ -319,8 +319,9 @@ func findCard(s string, i int) (int, bool) {
 	return end, true
 }
 
-// ValidCard reports whether s (digits only) is a payment card number: a
-// length the issuer uses, the issuer's prefix, and the Luhn check. Strings
+// ValidCard reports whether s (digits only) is a payment card number: an
+// issuer's prefix with a length that issuer uses (14-16 digits; see
+// issuerLength for why not 17-19), and the Luhn check. Strings
 // of one repeated digit are refused, and so are numbers of issuers that do
 // not exist (an IMEI passes Luhn but starts with a reporting-body code, not
 // an issuer prefix, or has 15 digits where only American Express does).
