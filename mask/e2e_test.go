@@ -369,6 +369,33 @@ func TestE2EAggregatesAboutMaskedColumnsStayUseful(t *testing.T) {
 	assert.NotEqual(t, int64(536221234), ssn, "a number as long as an SSN derived from one is masked")
 }
 
+// TestE2ESeveralResultSets: lib/pq's simple protocol returns one result set
+// per statement; each gets its own plan from its own statement's lineage.
+func TestE2ESeveralResultSets(t *testing.T) {
+	tbl := seed(t, "postgres", pgDSN(t), false)
+	db := openPQ(t, guard.WithMasker(newEngine(t)))
+	q := fmt.Sprintf("SELECT plan AS a FROM %[1]s WHERE id = 1; SELECT substring(email, 1, 5) AS a FROM %[1]s WHERE id = 1", tbl)
+	rows, err := db.QueryContext(context.Background(), q)
+	require.NoError(t, err)
+	defer rows.Close()
+	var got []string
+	for {
+		for rows.Next() {
+			var s string
+			require.NoError(t, rows.Scan(&s))
+			got = append(got, s)
+		}
+		if !rows.NextResultSet() {
+			break
+		}
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, got, 2)
+	assert.Equal(t, "pro", got[0], "the first result set has nothing sensitive")
+	assert.NotEqual(t, "alice", got[1], "the second is masked by its own statement's lineage")
+	assert.Equal(t, "[masked:email]", got[1])
+}
+
 func TestE2ELineageMariaDB(t *testing.T) {
 	tbl := seed(t, "mysql", mysqlDSN(t), true)
 	db := openMySQL(t, guard.WithMasker(newEngine(t)))
