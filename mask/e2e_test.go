@@ -3,7 +3,6 @@ package mask_test
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
 	"os"
 	"sort"
@@ -508,4 +507,3 @@ func median(d []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-var _ driver.Value
