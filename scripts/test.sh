@@ -151,7 +151,7 @@ if [ "$manage_pg" = 1 ]; then
 			echo '# Added by guard scripts/test.sh: tests log in as postgres over loopback without a password.'
 			echo "host all postgres 127.0.0.1/32 trust"
 			echo "host all postgres ::1/128 trust"
-			cat "$hba"
+			priv cat "$hba" # readable by postgres only (mode 640)
 		} >"$tmp"
 		# First match wins in pg_hba.conf, so the lines go on top; tee keeps owner and mode.
 		priv tee "$hba" <"$tmp" >/dev/null
