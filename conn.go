@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 
+	"github.com/guardedsql/guard/internal/sqlinfo"
 	"github.com/guardedsql/guard/policy"
 )
 
@@ -62,6 +63,22 @@ func (c *conn) Prepare(query string) (driver.Stmt, error) {
 // when it runs, with the identity of the context it runs with.
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	carried := c.takePending(query)
+	var an *sqlinfo.Analysis
+	if carried != nil {
+		an = carried.an
+	} else {
+		an = c.e.analyze(query)
+	}
+	copyIn := isCopyFromStdin(an, query)
+	if copyIn && carried == nil {
+		// lib/pq sends COPY ... FROM STDIN to the server at Prepare, so that
+		// is where it must be decided, with the preparing context's identity.
+		cl, err := c.e.begin(ctx, query, an, policy.KindExec, c.inTx)
+		if err != nil {
+			return nil, err
+		}
+		carried = cl
+	}
 	var (
 		inner driver.Stmt
 		err   error
@@ -82,7 +99,13 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 		}
 		return nil, err
 	}
-	return newStmt(c, inner, query, carried), nil
+	st := &stmt{c: c, inner: inner, query: query, an: an, copyIn: copyIn}
+	if copyIn {
+		st.copy = carried
+	} else {
+		st.carried = carried
+	}
+	return st, nil
 }
 
 // Close closes the wrapped connection.

@@ -128,7 +128,7 @@ type dsnConnector struct {
 }
 
 func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
-func (c dsnConnector) Driver() driver.Driver                         { return c.d }
+func (c dsnConnector) Driver() driver.Driver                        { return c.d }
 
 // dialectOf picks the grammar for a driver from its package: MySQL for
 // go-sql-driver/mysql, PostgreSQL for everything else (lib/pq, pgx, and

@@ -21,9 +21,9 @@ import (
 // engine runs the per-statement pipeline of DESIGN.md section 3 for one
 // connector. It is immutable after build and shared by all its connections.
 type engine struct {
-	cfg      config
-	admitter interface{ Admit(context.Context) error }
-	closers  []func(context.Context) error
+	cfg       config
+	admitter  interface{ Admit(context.Context) error }
+	closers   []func(context.Context) error
 	approvals atomic.Uint64
 }
 
@@ -242,7 +242,7 @@ func (c *call) endWith(ctx context.Context, out *audit.Outcome, affected int64) 
 // emitTCL records a transaction boundary; transactions are not policy-checked.
 func (e *engine) emitTCL(ctx context.Context, command string, err error) {
 	c := &call{e: e, query: command, kind: policy.KindExec, start: time.Now(), id: identity.FromOrAnonymous(ctx),
-		an: &sqlinfo.Analysis{Dialect: e.cfg.dialect, Fingerprint: command, Statements: []sqlinfo.Statement{{Text: command, Command: command, Effect: sqlinfo.TCL, Limit: -1}}},
+		an:  &sqlinfo.Analysis{Dialect: e.cfg.dialect, Fingerprint: command, Statements: []sqlinfo.Statement{{Text: command, Command: command, Effect: sqlinfo.TCL, Limit: -1}}},
 		dec: policy.Decision{Effect: policy.Allow}, inTx: true}
 	c.endWith(ctx, outcomeOf(err), 0)
 }

@@ -136,6 +136,9 @@ func splitDSN(dsn string) (string, map[string]rawSetting, error) {
 			}
 			k, v, _ := strings.Cut(part, "=")
 			key, err := url.QueryUnescape(k)
+			if err != nil && strings.HasPrefix(k, settingPrefix) {
+				return "", nil, &ConfigError{Setting: k, Value: v, Err: fmt.Errorf("bad URL escaping: %w", err)}
+			}
 			if err != nil || !strings.HasPrefix(key, settingPrefix) {
 				kept = append(kept, part)
 				continue
@@ -145,6 +148,9 @@ func splitDSN(dsn string) (string, map[string]rawSetting, error) {
 				return "", nil, &ConfigError{Setting: key, Value: v, Err: fmt.Errorf("bad URL escaping: %w", err)}
 			}
 			found[strings.TrimPrefix(key, settingPrefix)] = rawSetting{source: key, value: val}
+		}
+		if len(found) == 0 {
+			return dsn, found, nil
 		}
 		if len(kept) == 0 {
 			return base, found, nil
@@ -193,6 +199,9 @@ func splitDSN(dsn string) (string, map[string]rawSetting, error) {
 		} else {
 			kept = append(kept, dsn[start:i])
 		}
+	}
+	if len(found) == 0 {
+		return dsn, found, nil
 	}
 	return strings.Join(kept, " "), found, nil
 }

@@ -33,17 +33,6 @@ var (
 	_ driver.ColumnConverter   = (*stmt)(nil) //nolint:staticcheck
 )
 
-func newStmt(c *conn, inner driver.Stmt, query string, carried *call) *stmt {
-	s := &stmt{c: c, inner: inner, query: query, carried: carried}
-	if carried != nil {
-		s.an = carried.an
-	} else {
-		s.an = c.e.analyze(query)
-	}
-	s.copyIn = isCopyFromStdin(s.an, query)
-	return s
-}
-
 func isCopyFromStdin(an *sqlinfo.Analysis, query string) bool {
 	if len(an.Statements) == 1 && an.Statements[0].Command != "" && an.Statements[0].Command != "COPY" {
 		return false
@@ -101,15 +90,13 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	return res, err
 }
 
-// execCopy decides a COPY FROM STDIN at its first row and records it when
-// the final, argument-less Exec returns the row count (or a row fails).
+// execCopy runs one row of a COPY FROM STDIN, decided at Prepare, and
+// records the statement when the final, argument-less Exec returns the row
+// count (or a row fails).
 func (s *stmt) execCopy(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	if s.copy == nil {
-		cl, err := s.decide(ctx, policy.KindExec)
-		if err != nil {
-			return nil, err
-		}
-		s.copy = cl
+		// The COPY already ended (failed or flushed); let the driver answer.
+		return s.execInner(ctx, args)
 	}
 	res, err := s.execInner(ctx, args)
 	if err != nil || len(args) == 0 {

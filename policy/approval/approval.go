@@ -1,4 +1,3 @@
-// Package approval holds statements that a policy sends for human review.
 package approval
 
 import (
