@@ -14,19 +14,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// scenario is one thing an application does with database/sql. run returns
+// confScenario is one thing an application does with database/sql. run returns
 // everything the application could observe; the runner compares raw with
 // guarded. Scenarios also check the raw facts they rely on, so that a driver
 // behaving oddly on both sides cannot pass unnoticed.
-type scenario struct {
+type confScenario struct {
 	name string
 	// families limits the scenario to drivers that have the feature; nil
 	// means every driver.
 	families map[string]bool
-	run      func(s *session) any
+	run      func(s *confSession) any
 }
 
-func only(families ...string) map[string]bool {
+func onlyFamilies(families ...string) map[string]bool {
 	m := map[string]bool{}
 	for _, f := range families {
 		m[f] = true
@@ -34,15 +34,15 @@ func only(families ...string) map[string]bool {
 	return m
 }
 
-func conformanceScenarios() []scenario {
-	return []scenario{
+func conformanceScenarios() []confScenario {
+	return []confScenario{
 		{name: "TypeRoundTrip", run: typeRoundTrip},
-		{name: "SessionTimeZone", families: only(famLibPQ, famPgx, famMySQL), run: sessionTimeZone},
+		{name: "SessionTimeZone", families: onlyFamilies(famLibPQ, famPgx, famMySQL), run: sessionTimeZone},
 		{name: "TransactionRollback", run: transactionRollback},
 		{name: "PreparedStatementShared32", run: preparedShared},
 		{name: "CancelMidIteration", run: cancelMidIteration},
 		{name: "SeveralResultSets", run: severalResultSets},
-		{name: "CopyFromStdin10000", families: only(famLibPQ), run: copyIn},
+		{name: "CopyFromStdin10000", families: onlyFamilies(famLibPQ), run: copyIn},
 		{name: "ErrNoRows", run: errNoRows},
 		{name: "DriverErrors", run: driverErrors},
 		{name: "ExecResults", run: execResults},
@@ -69,7 +69,7 @@ const (
 
 var bytesIn = []byte{0, 1, 2, 0x27, 0x5c, 0xfe, 0xff}
 
-func typeRoundTrip(s *session) any {
+func typeRoundTrip(s *confSession) any {
 	t := s.t
 	var create, insert string
 	var row1, row2, row3 []any
@@ -173,20 +173,20 @@ func typeRoundTrip(s *session) any {
 
 // sessionTimeZone sets a session's time zone on one connection and reads a
 // time with zone back through it.
-func sessionTimeZone(s *session) any {
+func sessionTimeZone(s *confSession) any {
 	t := s.t
 	conn, err := s.db.Conn(s.ctx)
 	require.NoError(t, err)
 	defer conn.Close()
-	var sets []resultSet
+	var sets []confResultSet
 	switch s.tg.dialect {
 	case "postgres":
 		_, err = conn.ExecContext(s.ctx, "SET TIME ZONE 'Asia/Tokyo'")
 		require.NoError(t, err)
 		rows, err := conn.QueryContext(s.ctx, "SELECT $1::timestamptz AS tz, ($1::timestamptz)::text AS txt, current_setting('TimeZone') AS zone", tzIn)
 		require.NoError(t, err)
-		sets = collect(t, rows)
-		require.Equal(t, "2024-03-10 05:00:15.123456+09", fmt.Sprint(textOf(sets[0].Rows[0][1])))
+		sets = collectSets(t, rows)
+		require.Equal(t, "2024-03-10 05:00:15.123456+09", fmt.Sprint(cellText(sets[0].Rows[0][1])))
 	case "mysql":
 		_, err = conn.ExecContext(s.ctx, "SET time_zone = '+09:00'")
 		require.NoError(t, err)
@@ -196,24 +196,24 @@ func sessionTimeZone(s *session) any {
 		require.NoError(t, err)
 		rows, err := conn.QueryContext(s.ctx, "SELECT t, CAST(t AS CHAR) AS txt, UNIX_TIMESTAMP(t) AS epoch, @@session.time_zone AS zone FROM tzt")
 		require.NoError(t, err)
-		sets = collect(t, rows)
-		require.Equal(t, "1710014415.123456", textOf(sets[0].Rows[0][2]))
+		sets = collectSets(t, rows)
+		require.Equal(t, "1710014415.123456", cellText(sets[0].Rows[0][2]))
 	}
 	return sets
 }
 
-func textOf(v any) string {
+func cellText(v any) string {
 	if b, ok := v.([]byte); ok {
 		return string(b)
 	}
 	return fmt.Sprint(v)
 }
 
-func transactionRollback(s *session) any {
+func transactionRollback(s *confSession) any {
 	t := s.t
 	s.exec("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)")
 	s.exec("INSERT INTO accounts VALUES (1, 100), (2, 50)")
-	balances := func() []resultSet { return s.query("SELECT id, balance FROM accounts ORDER BY id") }
+	balances := func() []confResultSet { return s.query("SELECT id, balance FROM accounts ORDER BY id") }
 	before := balances()
 
 	// A transfer rolled back leaves nothing behind, though the transaction saw it.
@@ -225,7 +225,7 @@ func transactionRollback(s *session) any {
 	require.NoError(t, err)
 	rows, err := tx.QueryContext(s.ctx, "SELECT id, balance FROM accounts ORDER BY id")
 	require.NoError(t, err)
-	inTx := collect(t, rows)
+	inTx := collectSets(t, rows)
 	require.NoError(t, tx.Rollback())
 	afterRollback := balances()
 	require.Equal(t, before, afterRollback)
@@ -252,12 +252,12 @@ func transactionRollback(s *session) any {
 	require.Equal(t, afterCommit, afterFailed)
 
 	// A read-only transaction refuses a write where the database supports it.
-	var roBegin, roWrite errInfo
+	var roBegin, roWrite confErr
 	tx, err = s.db.BeginTx(s.ctx, &sql.TxOptions{ReadOnly: true})
-	roBegin = inspect(err)
+	roBegin = inspectErr(err)
 	if err == nil {
 		_, err = tx.ExecContext(s.ctx, "UPDATE accounts SET balance = 0")
-		roWrite = inspect(err)
+		roWrite = inspectErr(err)
 		require.NoError(t, tx.Rollback())
 	}
 
@@ -273,13 +273,13 @@ func transactionRollback(s *session) any {
 	afterCancel := balances()
 	require.Equal(t, afterCommit, afterCancel)
 
-	return []any{before, inTx, afterRollback, afterCommit, inspect(dupErr), inspect(nextErr), afterFailed, roBegin, roWrite, afterCancel}
+	return []any{before, inTx, afterRollback, afterCommit, inspectErr(dupErr), inspectErr(nextErr), afterFailed, roBegin, roWrite, afterCancel}
 }
 
 // preparedShared shares one prepared SELECT and one prepared INSERT among 32
 // goroutines on a pool of 8 connections, so database/sql re-prepares them on
 // connections other than the first.
-func preparedShared(s *session) any {
+func preparedShared(s *confSession) any {
 	t := s.t
 	s.exec("CREATE TABLE kv (id int PRIMARY KEY, v text NOT NULL)")
 	tx, err := s.db.BeginTx(s.ctx, nil)
@@ -338,7 +338,7 @@ func preparedShared(s *session) any {
 
 // cancelMidIteration cancels the context while rows are being read: the
 // iteration stops with the context's error and the pool stays usable.
-func cancelMidIteration(s *session) any {
+func cancelMidIteration(s *confSession) any {
 	t := s.t
 	var query string
 	switch s.tg.dialect {
@@ -378,19 +378,19 @@ func cancelMidIteration(s *session) any {
 
 // severalResultSets sends two SELECTs in one string: lib/pq runs it with the
 // simple protocol, go-sql-driver/mysql with multiStatements=true.
-func severalResultSets(s *session) any {
+func severalResultSets(s *confSession) any {
 	t := s.t
 	rows, err := s.db.QueryContext(s.ctx, "SELECT 1 AS one; SELECT 'two' AS two, 3 AS three")
-	var sets []resultSet
+	var sets []confResultSet
 	var iterErr error
 	if err == nil {
-		sets, iterErr = collectErr(rows)
+		sets, iterErr = collectSetsErr(rows)
 	}
 	if s.tg.multiResultSets {
 		require.NoError(t, err)
 		require.NoError(t, iterErr)
 		require.Len(t, sets, 2)
-		require.Equal(t, "two", textOf(sets[1].Rows[0][0]))
+		require.Equal(t, "two", cellText(sets[1].Rows[0][0]))
 	}
 	// Several statements that write, through Exec.
 	_, execErr := s.db.ExecContext(s.ctx, "CREATE TABLE ms (id int); INSERT INTO ms VALUES (1), (2)")
@@ -400,20 +400,20 @@ func severalResultSets(s *session) any {
 		require.NoError(t, execErr)
 		require.Equal(t, int64(2), n)
 	}
-	return []any{inspect(err), sets, inspect(iterErr), inspect(execErr), inspect(countErr), n}
+	return []any{inspectErr(err), sets, inspectErr(iterErr), inspectErr(execErr), inspectErr(countErr), n}
 }
 
-// collectErr is collect for drivers that may fail half-way.
-func collectErr(rows *sql.Rows) (sets []resultSet, err error) {
+// collectSetsErr is collectSets for drivers that may fail half-way.
+func collectSetsErr(rows *sql.Rows) (sets []confResultSet, err error) {
 	defer rows.Close()
 	for {
-		var rs resultSet
+		var rs confResultSet
 		cols, err := rows.Columns()
 		if err != nil {
 			return sets, err
 		}
 		for _, c := range cols {
-			rs.Columns = append(rs.Columns, column{Name: c})
+			rs.Columns = append(rs.Columns, confColumn{Name: c})
 		}
 		for rows.Next() {
 			vals := make([]any, len(cols))
@@ -437,7 +437,7 @@ func collectErr(rows *sql.Rows) (sets []resultSet, err error) {
 }
 
 // copyIn loads 10,000 rows with lib/pq's COPY FROM STDIN.
-func copyIn(s *session) any {
+func copyIn(s *confSession) any {
 	t := s.t
 	const n = 10000
 	s.exec("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2), note text)")
@@ -466,10 +466,10 @@ func copyIn(s *session) any {
 		Scan(&count, &sum, &total, &digest))
 	require.Equal(t, int64(n), count)
 	require.Equal(t, int64(n*(n-1)/2), sum)
-	return []any{affected, inspect(affErr), count, sum, total, digest}
+	return []any{affected, inspectErr(affErr), count, sum, total, digest}
 }
 
-func errNoRows(s *session) any {
+func errNoRows(s *confSession) any {
 	t := s.t
 	s.exec("CREATE TABLE one (id int PRIMARY KEY, v text)")
 	s.exec("INSERT INTO one VALUES (1, 'a')")
@@ -490,12 +490,12 @@ func errNoRows(s *session) any {
 	for _, err := range []error{direct, prepared, inTx} {
 		require.ErrorIs(t, err, sql.ErrNoRows)
 	}
-	return []any{v, inspect(direct), inspect(prepared), inspect(inTx)}
+	return []any{v, inspectErr(direct), inspectErr(prepared), inspectErr(inTx)}
 }
 
 // driverErrors provokes the database's own errors on every path and reads
 // them with errors.As into the driver's error type.
-func driverErrors(s *session) any {
+func driverErrors(s *confSession) any {
 	t := s.t
 	s.exec("CREATE TABLE uniq (id int PRIMARY KEY)")
 	s.exec("INSERT INTO uniq VALUES (1)")
@@ -509,7 +509,7 @@ func driverErrors(s *session) any {
 	_, inTx := tx.ExecContext(s.ctx, "INSERT INTO uniq VALUES (1)")
 	require.NoError(t, tx.Rollback())
 
-	got := []errInfo{inspect(dup), inspect(syntax), inspect(prep), inspect(missing), inspect(inTx)}
+	got := []confErr{inspectErr(dup), inspectErr(syntax), inspectErr(prep), inspectErr(missing), inspectErr(inTx)}
 	for i, e := range got {
 		require.True(t, e.AsDriver, "error %d (%s) must be the driver's own type through errors.As", i, e.Text)
 	}
@@ -530,7 +530,7 @@ func driverErrors(s *session) any {
 	return got
 }
 
-func execResults(s *session) any {
+func execResults(s *confSession) any {
 	t := s.t
 	switch s.tg.dialect {
 	case "postgres":
@@ -551,19 +551,19 @@ func execResults(s *session) any {
 	require.Equal(t, int64(2), updAffected)
 	require.Equal(t, int64(0), noneAffected)
 
-	var returning []resultSet
+	var returning []confResultSet
 	if s.tg.dialect == "postgres" {
 		returning = s.query("INSERT INTO seq (v) VALUES ($1) RETURNING id, v", "d")
 	}
 	require.NoError(t, s.db.PingContext(s.ctx))
-	return []any{insAffected, inspect(insErr), lastID, inspect(lastErr), updAffected, inspect(updErr),
-		noneAffected, inspect(noneErr), returning}
+	return []any{insAffected, inspectErr(insErr), lastID, inspectErr(lastErr), updAffected, inspectErr(updErr),
+		noneAffected, inspectErr(noneErr), returning}
 }
 
 // namedArgs passes sql.Named: SQLite binds them by name, the other drivers
 // refuse them, and the guard must neither accept what the driver refuses nor
 // refuse what it accepts.
-func namedArgs(s *session) any {
+func namedArgs(s *confSession) any {
 	var q string
 	switch s.tg.dialect {
 	case "postgres":
@@ -579,12 +579,12 @@ func namedArgs(s *session) any {
 		require.NoError(s.t, err)
 		require.Equal(s.t, []int64{1, 2}, []int64{a, b})
 	}
-	return []any{inspect(err), a, b}
+	return []any{inspectErr(err), a, b}
 }
 
 // queryTimeout runs a statement that outlives its context's deadline: it
 // must come back early with an error, and the pool must stay usable.
-func queryTimeout(s *session) any {
+func queryTimeout(s *confSession) any {
 	t := s.t
 	var q string
 	switch s.tg.dialect {
@@ -616,7 +616,7 @@ func queryTimeout(s *session) any {
 // largeResultRawBytes reads 5,000 rows into sql.RawBytes, which point into
 // the driver's buffers until the next Next: a guard that keeps or rewrites
 // those buffers wrongly shows up as a different digest.
-func largeResultRawBytes(s *session) any {
+func largeResultRawBytes(s *confSession) any {
 	t := s.t
 	const n = 5000
 	switch s.tg.dialect {

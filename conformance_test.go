@@ -42,8 +42,8 @@ const (
 	famSQLite = "sqlite"
 )
 
-// target is one driver and one way of putting the guard around it.
-type target struct {
+// confTarget is one driver and one way of putting the guard around it.
+type confTarget struct {
 	name    string
 	family  string
 	dialect string // postgres, mysql or sqlite: which SQL the scenarios write
@@ -69,13 +69,13 @@ func conformanceIdentity() identity.Identity {
 	}
 }
 
-func openDB(t *testing.T, driverName, dsn string) *sql.DB {
+func openSide(t *testing.T, driverName, dsn string) *sql.DB {
 	t.Helper()
 	return testdb.Open(t, driverName, dsn)
 }
 
-// openConnector opens a pool on a guarded connector and closes it with t.
-func openConnector(t *testing.T, c driver.Connector) *sql.DB {
+// openGuardedConnector opens a pool on a guarded connector and closes it with t.
+func openGuardedConnector(t *testing.T, c driver.Connector) *sql.DB {
 	t.Helper()
 	db := sql.OpenDB(c)
 	t.Cleanup(func() { _ = db.Close() })
@@ -83,19 +83,19 @@ func openConnector(t *testing.T, c driver.Connector) *sql.DB {
 	return db
 }
 
-// wrapped opens d through guard.Wrap the way sql.Open does: the driver's
+// openWrapped opens d through guard.Wrap the way sql.Open does: the driver's
 // OpenConnector reads (and strips) the guard's DSN settings.
-func wrapped(t *testing.T, d driver.Driver, dsn string, opts ...guard.Option) *sql.DB {
+func openWrapped(t *testing.T, d driver.Driver, dsn string, opts ...guard.Option) *sql.DB {
 	t.Helper()
 	wd := guard.Wrap(d, opts...)
 	dc, ok := wd.(driver.DriverContext)
 	require.True(t, ok, "guard.Wrap must return a driver.DriverContext")
 	c, err := dc.OpenConnector(dsn)
 	require.NoError(t, err)
-	return openConnector(t, c)
+	return openGuardedConnector(t, c)
 }
 
-func mysqlDSN(t *testing.T) string {
+func conformanceMySQLDSN(t *testing.T) string {
 	cfg, err := mysql.ParseDSN(testdb.MariaDBDSN(t))
 	require.NoError(t, err)
 	cfg.MultiStatements = true
@@ -109,72 +109,72 @@ func mysqlDSN(t *testing.T) string {
 	return cfg.FormatDSN()
 }
 
-func conformanceTargets() []*target {
-	return []*target{
+func conformanceTargets() []*confTarget {
+	return []*confTarget{
 		{
 			name: "lib_pq", family: famLibPQ, dialect: "postgres", multiResultSets: true,
 			dsn: func(t *testing.T) string { return testdb.PostgresDSN(t) },
-			raw: func(t *testing.T, dsn string) *sql.DB { return openDB(t, "postgres", dsn) },
+			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "postgres", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
 				c, err := pq.NewConnector(dsn)
 				require.NoError(t, err)
 				mem := audit.NewMemory(0)
-				return openConnector(t, guard.NewConnector(c, guard.WithAuditor(mem))), mem
+				return openGuardedConnector(t, guard.NewConnector(c, guard.WithAuditor(mem))), mem
 			},
 		},
 		{
 			// The ready-made registration, as a drop-in user gets it.
 			name: "guarded-postgres", family: famLibPQ, dialect: "postgres", multiResultSets: true,
 			dsn: func(t *testing.T) string { return testdb.PostgresDSN(t) },
-			raw: func(t *testing.T, dsn string) *sql.DB { return openDB(t, "postgres", dsn) },
+			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "postgres", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
-				return openDB(t, guard.PostgresDriverName, dsn), nil
+				return openSide(t, guard.PostgresDriverName, dsn), nil
 			},
 		},
 		{
 			name: "pgx_stdlib", family: famPgx, dialect: "postgres",
 			dsn: func(t *testing.T) string { return testdb.PostgresDSN(t) },
-			raw: func(t *testing.T, dsn string) *sql.DB { return openDB(t, "pgx", dsn) },
+			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "pgx", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
 				cfg, err := pgx.ParseConfig(dsn)
 				require.NoError(t, err)
 				mem := audit.NewMemory(0)
-				return openConnector(t, guard.NewConnector(stdlib.GetConnector(*cfg), guard.WithAuditor(mem))), mem
+				return openGuardedConnector(t, guard.NewConnector(stdlib.GetConnector(*cfg), guard.WithAuditor(mem))), mem
 			},
 		},
 		{
 			name: "mariadb", family: famMySQL, dialect: "mysql", multiResultSets: true,
-			dsn: mysqlDSN,
-			raw: func(t *testing.T, dsn string) *sql.DB { return openDB(t, "mysql", dsn) },
+			dsn: conformanceMySQLDSN,
+			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "mysql", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
 				mem := audit.NewMemory(0)
-				return wrapped(t, &mysql.MySQLDriver{}, dsn, guard.WithAuditor(mem)), mem
+				return openWrapped(t, &mysql.MySQLDriver{}, dsn, guard.WithAuditor(mem)), mem
 			},
 		},
 		{
 			name: "sqlite", family: famSQLite, dialect: "sqlite",
 			dsn: func(t *testing.T) string { return testdb.SQLiteDSN(t) },
-			raw: func(t *testing.T, dsn string) *sql.DB { return openDB(t, "sqlite", dsn) },
+			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "sqlite", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
 				mem := audit.NewMemory(0)
-				return wrapped(t, &sqlite.Driver{}, dsn, guard.WithAuditor(mem)), mem
+				return openWrapped(t, &sqlite.Driver{}, dsn, guard.WithAuditor(mem)), mem
 			},
 		},
 	}
 }
 
-// session is what a scenario runs with: one side's pool and the context
+// confSession is what a scenario runs with: one side's pool and the context
 // carrying the conformance identity.
-type session struct {
+type confSession struct {
 	t       *testing.T
-	tg      *target
+	tg      *confTarget
 	db      *sql.DB
 	ctx     context.Context
 	guarded bool
 }
 
 // q rewrites $n placeholders for drivers that take ?.
-func (s *session) q(query string) string {
+func (s *confSession) q(query string) string {
 	if s.tg.dialect == "postgres" {
 		return query
 	}
@@ -187,7 +187,7 @@ var dollarParam = regexp.MustCompile(`\$[0-9]+`)
 var testNamespace = regexp.MustCompile(`guard_t_[a-z0-9_]+`)
 
 // exec runs a statement that must succeed.
-func (s *session) exec(query string, args ...any) sql.Result {
+func (s *confSession) exec(query string, args ...any) sql.Result {
 	s.t.Helper()
 	res, err := s.db.ExecContext(s.ctx, s.q(query), args...)
 	require.NoError(s.t, err, query)
@@ -195,29 +195,29 @@ func (s *session) exec(query string, args ...any) sql.Result {
 }
 
 // query runs a query that must succeed and returns every result set.
-func (s *session) query(query string, args ...any) []resultSet {
+func (s *confSession) query(query string, args ...any) []confResultSet {
 	s.t.Helper()
 	rows, err := s.db.QueryContext(s.ctx, s.q(query), args...)
 	require.NoError(s.t, err, query)
-	return collect(s.t, rows)
+	return collectSets(s.t, rows)
 }
 
 // count returns SELECT count(*) FROM table.
-func (s *session) count(table string) int64 {
+func (s *confSession) count(table string) int64 {
 	s.t.Helper()
 	var n int64
 	require.NoError(s.t, s.db.QueryRowContext(s.ctx, "SELECT count(*) FROM "+table).Scan(&n))
 	return n
 }
 
-// resultSet is one result set as an application sees it.
-type resultSet struct {
-	Columns []column
+// confResultSet is one result set as an application sees it.
+type confResultSet struct {
+	Columns []confColumn
 	Rows    [][]any
 }
 
-// column is what ColumnTypes reports, which the guard must pass through.
-type column struct {
+// confColumn is what ColumnTypes reports, which the guard must pass through.
+type confColumn struct {
 	Name         string
 	DatabaseType string
 	ScanType     string
@@ -226,18 +226,18 @@ type column struct {
 	Decimal      string
 }
 
-// collect reads every row of every result set, scanning into *any so the
+// collectSets reads every row of every result set, scanning into *any so the
 // driver's own Go types are compared, and closes rows.
-func collect(t *testing.T, rows *sql.Rows) []resultSet {
+func collectSets(t *testing.T, rows *sql.Rows) []confResultSet {
 	t.Helper()
 	defer rows.Close()
-	var sets []resultSet
+	var sets []confResultSet
 	for {
-		var rs resultSet
+		var rs confResultSet
 		cts, err := rows.ColumnTypes()
 		require.NoError(t, err)
 		for _, ct := range cts {
-			c := column{Name: ct.Name(), DatabaseType: ct.DatabaseTypeName()}
+			c := confColumn{Name: ct.Name(), DatabaseType: ct.DatabaseTypeName()}
 			if st := ct.ScanType(); st != nil {
 				c.ScanType = st.String()
 			}
@@ -271,9 +271,9 @@ func collect(t *testing.T, rows *sql.Rows) []resultSet {
 	return sets
 }
 
-// errInfo is what an application can learn from an error: its text, whether
+// confErr is what an application can learn from an error: its text, whether
 // it is the driver's own error type (errors.As) and the code in it.
-type errInfo struct {
+type confErr struct {
 	Text     string
 	AsDriver bool
 	Code     string
@@ -281,11 +281,11 @@ type errInfo struct {
 	NoRows   bool
 }
 
-func inspect(err error) errInfo {
+func inspectErr(err error) confErr {
 	if err == nil {
-		return errInfo{}
+		return confErr{}
 	}
-	ei := errInfo{
+	ei := confErr{
 		// Raw and guarded run in namespaces of their own, which some
 		// messages name.
 		Text:     testNamespace.ReplaceAllString(err.Error(), "guard_t_NS"),
@@ -327,15 +327,15 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-func runScenario(t *testing.T, tg *target, sc scenario) {
+func runScenario(t *testing.T, tg *confTarget, sc confScenario) {
 	ctx := identity.With(context.Background(), conformanceIdentity())
 
 	rawDB := tg.raw(t, tg.dsn(t))
-	raw := sc.run(&session{t: t, tg: tg, db: rawDB, ctx: ctx})
+	raw := sc.run(&confSession{t: t, tg: tg, db: rawDB, ctx: ctx})
 
 	gDB, mem := tg.guarded(t, tg.dsn(t))
 	requireGuarded(t, gDB)
-	guarded := sc.run(&session{t: t, tg: tg, db: gDB, ctx: ctx, guarded: true})
+	guarded := sc.run(&confSession{t: t, tg: tg, db: gDB, ctx: ctx, guarded: true})
 
 	require.Equal(t, raw, guarded, "raw and guarded results differ")
 
