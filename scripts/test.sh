@@ -112,34 +112,59 @@ PSQL=(psql -X -w -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres)
 pg_ready() { pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 2 </dev/null >/dev/null 2>&1; }
 pg_login() { PGCONNECT_TIMEOUT=5 "${PSQL[@]}" -d postgres -Atc 'SELECT 1' </dev/null >/dev/null 2>&1; }
 
-# pg_cluster prints "VERSION NAME" of the cluster on PG_PORT, creating one
-# when the machine has a server but no cluster at all.
+# pg_cluster prints "VERSION NAME PORT" of the cluster the tests use: the one
+# on PG_PORT, else the only one there is; it creates one when the machine has
+# a server but no cluster at all.
 pg_cluster() {
-	local ver name port rest
+	local ver name port rest all=()
 	while read -r ver name port rest; do
 		if [ "$port" = "$PG_PORT" ]; then
-			echo "$ver $name"
+			echo "$ver $name $port"
 			return 0
 		fi
+		all+=("$ver $name $port")
 	done < <(pg_lsclusters -h 2>/dev/null)
-	if [ -z "$(ls -A /etc/postgresql 2>/dev/null)" ]; then
+	if ((${#all[@]} == 1)); then
+		echo "${all[0]}"
+		return 0
+	fi
+	if ((${#all[@]} == 0)); then
 		ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
 		log "creating PostgreSQL $ver cluster main on port $PG_PORT"
 		priv pg_createcluster --port "$PG_PORT" "$ver" main >&2
-		echo "$ver main"
+		echo "$ver main $PG_PORT"
 		return 0
 	fi
-	die "no PostgreSQL cluster uses port $PG_PORT (pg_lsclusters lists: $(pg_lsclusters -h | awk '{print $1"/"$2":"$3}' | tr '\n' ' ')); move one to $PG_PORT or set GUARD_TEST_PG_DSN"
+	die "no PostgreSQL cluster uses port $PG_PORT (pg_lsclusters lists: ${all[*]}); move one to $PG_PORT or set GUARD_TEST_PG_DSN"
 }
 
 if [ "$manage_pg" = 1 ]; then
 	if ! pg_ready; then
 		cluster=$(pg_cluster)
-		read -r ver name <<<"$cluster"
+		read -r ver name port <<<"$cluster"
+		if [ "$port" != "$PG_PORT" ]; then
+			# The machine's only cluster listens elsewhere (Debian picks the
+			# next free port when 5432 was taken at install time): use it.
+			log "using PostgreSQL cluster $ver/$name on port $port"
+			PG_PORT=$port
+			PSQL=(psql -X -w -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres)
+			export GUARD_TEST_PG_DSN="postgres://postgres@127.0.0.1:$PG_PORT/test?sslmode=disable"
+		fi
+	fi
+	# pg_start asks for a start every few polls: a first start can fail on
+	# what an unclean stop left behind (pg_ctlcluster removes a stale pid
+	# file, then refuses), and one that is already starting is harmless.
+	pg_polls=0
+	pg_start() {
+		pg_ready && return 0
+		if ((pg_polls++ % 5 == 0)); then
+			priv pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start >&2 || true
+		fi
+		return 1
+	}
+	if ! pg_ready; then
 		log "starting PostgreSQL cluster $ver/$name"
-		# A cluster that is up but not yet ready makes start fail; the wait decides.
-		priv pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start || true
-		wait_for "PostgreSQL on 127.0.0.1:$PG_PORT" pg_ready \
+		wait_for "PostgreSQL on 127.0.0.1:$PG_PORT" pg_start \
 			"Start it with: pg_ctlcluster --skip-systemctl-redirect $ver $name start; its log is /var/log/postgresql/postgresql-$ver-$name.log"
 	fi
 	if ! pg_login; then
