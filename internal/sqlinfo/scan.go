@@ -1,0 +1,393 @@
+package sqlinfo
+
+// The folding scanner turns a query string into the cache key: the text with
+// the content of every literal and placeholder replaced by a marker. It must
+// tokenize exactly as the dialect's own lexer does (strings, escapes, dollar
+// quotes, comments), because two strings that fold to the same key share their
+// cached facts. Everything outside literals is kept byte for byte, so only
+// statements that differ in literal values can ever share a key; facts that do
+// depend on a literal's value are marked by the analyzer and never shared.
+//
+// The key never contains a marker sequence that ordinary text could produce:
+// a NUL byte in the text is written as NUL '0', and markers are NUL followed by
+// 's' (string), 'n' (number) or 'p' (numbered placeholder).
+
+const (
+	markString = 's'
+	markNumber = 'n'
+	markParam  = 'p'
+)
+
+// span is one statement's byte range in the query.
+type span struct{ start, end int }
+
+// scratch is reusable memory for one scan, pooled by the Analyzer so the
+// cache-hit path allocates nothing.
+type scratch struct {
+	key   []byte
+	spans []span
+}
+
+// scanResult is what a scan learned beyond the key.
+type scanResult struct {
+	// hazard, when not empty, names a construct where the parser library and
+	// the server are known to read the text differently; the statement is then
+	// reported Unknown rather than analyzed.
+	hazard string
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
+
+func isIdentStart(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isIdentCont(d Dialect, c byte) bool {
+	return isIdentStart(c) || isDigit(c) || (c == '$' && d == Postgres)
+}
+
+// fold scans q in dialect d, appends the key to s.key (after a dialect byte)
+// and records the statement spans (ranges between top-level semicolons that
+// contain at least one token) in s.spans.
+func fold(d Dialect, q string, s *scratch) scanResult {
+	var res scanResult
+	key := s.key[:0]
+	spans := s.spans[:0]
+	if d == MySQL {
+		key = append(key, 'm', 0)
+	} else {
+		key = append(key, 'p', 0)
+	}
+	stmtStart, hasToken := 0, false
+	n := len(q)
+	i := 0
+	// raw copies q[from:to] to the key, escaping NUL bytes.
+	raw := func(from, to int) {
+		for j := from; j < to; j++ {
+			if q[j] == 0 {
+				key = append(key, 0, '0')
+			} else {
+				key = append(key, q[j])
+			}
+		}
+	}
+	for i < n {
+		c := q[i]
+		switch {
+		case isSpace(c):
+			j := i + 1
+			for j < n && isSpace(q[j]) {
+				j++
+			}
+			key = append(key, q[i:j]...)
+			i = j
+			continue
+		case c == ';':
+			if hasToken {
+				spans = append(spans, span{stmtStart, i})
+			}
+			stmtStart, hasToken = i+1, false
+			key = append(key, c)
+			i++
+			continue
+		case c == '-' && i+1 < n && q[i+1] == '-':
+			if d == MySQL && (i+2 >= n || !(q[i+2] <= ' ')) {
+				// MySQL needs whitespace or a control character after "--";
+				// the parser library takes "--x" as a comment anyway.
+				if res.hazard == "" {
+					res.hazard = `"--" not followed by a space`
+				}
+			}
+			j := i + 2
+			for j < n && q[j] != '\n' && q[j] != '\r' {
+				j++
+			}
+			raw(i, j)
+			i = j
+			continue
+		case c == '#' && d == MySQL:
+			j := i + 1
+			for j < n && q[j] != '\n' && q[j] != '\r' {
+				j++
+			}
+			raw(i, j)
+			i = j
+			continue
+		case c == '/' && i+1 < n && q[i+1] == '/' && d == MySQL:
+			// The parser library reads "//" as a comment; MySQL does not.
+			if res.hazard == "" {
+				res.hazard = `"//" read as a comment by the parser but not by MySQL`
+			}
+			key = append(key, c)
+			i++
+			continue
+		case c == '/' && i+1 < n && q[i+1] == '*':
+			if d == MySQL {
+				if i+2 < n && q[i+2] == '!' {
+					// Executable comment: the server runs its content, the
+					// parser library parses it; scan it as code.
+					j := i + 3
+					key = append(key, q[i:j]...)
+					i = j
+					hasToken = true
+					continue
+				}
+				if i+3 < n && (q[i+2] == 'M' || q[i+2] == 'm') && q[i+3] == '!' {
+					if res.hazard == "" {
+						res.hazard = "MariaDB executable comment /*M! is not understood by the parser"
+					}
+				}
+				end := indexFrom(q, "*/", i+2)
+				if end < 0 {
+					raw(i, n)
+					return finish(s, key, spans, res, hasToken, stmtStart, n)
+				}
+				raw(i, end+2)
+				i = end + 2
+				continue
+			}
+			// PostgreSQL comments nest.
+			depth, j := 1, i+2
+			for j < n && depth > 0 {
+				if q[j] == '/' && j+1 < n && q[j+1] == '*' {
+					depth++
+					j += 2
+				} else if q[j] == '*' && j+1 < n && q[j+1] == '/' {
+					depth--
+					j += 2
+				} else {
+					j++
+				}
+			}
+			raw(i, j)
+			i = j
+			continue
+		case c == '*' && d == MySQL && i+1 < n && q[i+1] == '/':
+			// End of an executable comment's content.
+			key = append(key, '*', '/')
+			i += 2
+			continue
+		}
+		hasToken = true
+		switch {
+		case c == '\'' || (c == '"' && d == MySQL):
+			end, ok := scanQuoted(d, q, i, c, d == MySQL)
+			if !ok {
+				raw(i, n)
+				return finish(s, key, spans, res, hasToken, stmtStart, n)
+			}
+			key = append(key, 0, markString)
+			i = end
+		case c == '"' || c == '`' && d == MySQL:
+			end, ok := scanQuoted(d, q, i, c, false)
+			if !ok {
+				raw(i, n)
+				return finish(s, key, spans, res, hasToken, stmtStart, n)
+			}
+			raw(i, end)
+			i = end
+		case c == '$' && d == Postgres && i+1 < n && isDigit(q[i+1]):
+			j := i + 1
+			for j < n && isDigit(q[j]) {
+				j++
+			}
+			key = append(key, 0, markParam)
+			i = j
+		case c == '$' && d == Postgres:
+			// Dollar quote $tag$...$tag$; a lone "$" is left to the parser.
+			j := i + 1
+			for j < n && (isIdentStart(q[j]) || (j > i+1 && isDigit(q[j]))) {
+				j++
+			}
+			if j < n && q[j] == '$' {
+				tag := q[i : j+1]
+				end := indexFrom(q, tag, j+1)
+				if end < 0 {
+					raw(i, n)
+					return finish(s, key, spans, res, hasToken, stmtStart, n)
+				}
+				key = append(key, 0, markString)
+				i = end + len(tag)
+			} else {
+				key = append(key, c)
+				i++
+			}
+		case isDigit(c) || (c == '.' && i+1 < n && isDigit(q[i+1])):
+			j := scanNumber(q, i)
+			if j < n && isIdentCont(d, q[j]) && d == MySQL && res.hazard == "" {
+				// MySQL reads "1abc" as an identifier, the parser as 1 abc.
+				res.hazard = "identifier starting with a digit"
+			}
+			key = append(key, 0, markNumber)
+			i = j
+		case isIdentStart(c):
+			j := i + 1
+			for j < n && isIdentCont(d, q[j]) {
+				j++
+			}
+			word := q[i:j]
+			if j < n && q[j] == '\'' && len(word) <= 2 {
+				switch word {
+				case "e", "E":
+					end, ok := scanQuoted(d, q, j, '\'', true)
+					if !ok {
+						raw(i, n)
+						return finish(s, key, spans, res, hasToken, stmtStart, n)
+					}
+					key = append(key, word...)
+					key = append(key, 0, markString)
+					i = end
+					continue
+				case "b", "B", "x", "X", "n", "N":
+					end, ok := scanQuoted(d, q, j, '\'', d == MySQL)
+					if !ok {
+						raw(i, n)
+						return finish(s, key, spans, res, hasToken, stmtStart, n)
+					}
+					key = append(key, word...)
+					key = append(key, 0, markString)
+					i = end
+					continue
+				}
+			}
+			if d == Postgres && (word == "u" || word == "U") && j+1 < n && q[j] == '&' && (q[j+1] == '\'' || q[j+1] == '"') {
+				end, ok := scanQuoted(d, q, j+1, q[j+1], false)
+				if !ok {
+					raw(i, n)
+					return finish(s, key, spans, res, hasToken, stmtStart, n)
+				}
+				if q[j+1] == '"' {
+					raw(i, end)
+				} else {
+					key = append(key, q[i:j+1]...)
+					key = append(key, 0, markString)
+				}
+				i = end
+				continue
+			}
+			key = append(key, word...) // identifier bytes are never NUL
+			i = j
+		default:
+			raw(i, i+1)
+			i++
+		}
+	}
+	return finish(s, key, spans, res, hasToken, stmtStart, n)
+}
+
+func finish(s *scratch, key []byte, spans []span, res scanResult, hasToken bool, start, n int) scanResult {
+	if hasToken {
+		spans = append(spans, span{start, n})
+	}
+	s.key, s.spans = key, spans
+	return res
+}
+
+// scanQuoted returns the index just past the quoted token starting at q[i]
+// (the opening delimiter), honouring doubled delimiters and, when backslash is
+// true, backslash escapes. ok is false for an unterminated token.
+func scanQuoted(_ Dialect, q string, i int, delim byte, backslash bool) (int, bool) {
+	j := i + 1
+	for j < len(q) {
+		c := q[j]
+		if backslash && c == '\\' {
+			j += 2
+			continue
+		}
+		if c == delim {
+			if j+1 < len(q) && q[j+1] == delim {
+				j += 2
+				continue
+			}
+			return j + 1, true
+		}
+		j++
+	}
+	return len(q), false
+}
+
+// scanNumber returns the index just past the numeric literal at q[i]:
+// digits, underscores, a decimal point, an exponent, and radix prefixes.
+func scanNumber(q string, i int) int {
+	j := i
+	if q[j] == '0' && j+1 < len(q) && (q[j+1] == 'x' || q[j+1] == 'X' || q[j+1] == 'o' || q[j+1] == 'O' || q[j+1] == 'b' || q[j+1] == 'B') {
+		j += 2
+		for j < len(q) && (isDigit(q[j]) || q[j] == '_' || (q[j]|0x20) >= 'a' && (q[j]|0x20) <= 'f') {
+			j++
+		}
+		return j
+	}
+	for j < len(q) && (isDigit(q[j]) || q[j] == '_') {
+		j++
+	}
+	if j < len(q) && q[j] == '.' && !(j+1 < len(q) && q[j+1] == '.') {
+		j++
+		for j < len(q) && (isDigit(q[j]) || q[j] == '_') {
+			j++
+		}
+	}
+	if j < len(q) && (q[j] == 'e' || q[j] == 'E') {
+		k := j + 1
+		if k < len(q) && (q[k] == '+' || q[k] == '-') {
+			k++
+		}
+		if k < len(q) && isDigit(q[k]) {
+			for k < len(q) && isDigit(q[k]) {
+				k++
+			}
+			j = k
+		}
+	}
+	return j
+}
+
+func indexFrom(s, sub string, from int) int {
+	if from > len(s) {
+		return -1
+	}
+	for i := from; i+len(sub) <= len(s); i++ {
+		if s[i] == sub[0] && s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+// readableFingerprint renders a key for people: markers become "?".
+func readableFingerprint(key []byte) string {
+	out := make([]byte, 0, len(key))
+	for i := 2; i < len(key); i++ {
+		if key[i] == 0 && i+1 < len(key) {
+			if key[i+1] == '0' {
+				out = append(out, 0)
+			} else {
+				out = append(out, '?')
+			}
+			i++
+			continue
+		}
+		out = append(out, key[i])
+	}
+	return string(out)
+}
+
+// trimStatement trims whitespace and trailing semicolons from a statement's text.
+func trimStatement(s string) string {
+	for {
+		i, j := 0, len(s)
+		for i < j && isSpace(s[i]) {
+			i++
+		}
+		for j > i && (isSpace(s[j-1]) || s[j-1] == ';') {
+			j--
+		}
+		if i == 0 && j == len(s) {
+			return s
+		}
+		s = s[i:j]
+	}
+}
