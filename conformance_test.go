@@ -60,11 +60,12 @@ type confTarget struct {
 	multiResultSets bool
 }
 
-// conformanceIdentity is who the scenarios act as: an agent working for a
-// human, as in DESIGN.md section 1.
+// conformanceIdentity is who the scenarios act as: a service working for a
+// human. (An agent's writes go to approval under the baseline policy, which
+// is not what a conformance run is about.)
 func conformanceIdentity() identity.Identity {
 	return identity.Identity{
-		Subject: "conformance-agent", Kind: identity.Agent, Roles: []string{"tester"}, Session: "conformance",
+		Subject: "conformance-svc", Kind: identity.Service, Roles: []string{"tester"}, Session: "conformance",
 		OnBehalfOf: &identity.Identity{Subject: "alice@example.com", Kind: identity.Human},
 	}
 }
@@ -109,6 +110,25 @@ func conformanceMySQLDSN(t *testing.T) string {
 	return cfg.FormatDSN()
 }
 
+// passThrough is how the guard runs here: every statement is still analyzed,
+// decided and recorded, but in observe mode nothing is blocked, and masking
+// is off because the
+// comparison is of the driver layer. (The scenarios deliberately send
+// statements the baseline policy refuses, such as malformed SQL to get a
+// driver error and an UPDATE without WHERE to roll back; policy/e2e_test.go
+// covers the enforced baseline.)
+var passThrough = []guard.Option{guard.WithObserveOnly(true), guard.WithoutMasking()}
+
+func withDSNParams(dsn, params string) string {
+	if strings.Contains(dsn, "?") {
+		return dsn + "&" + params
+	}
+	if strings.Contains(dsn, "://") {
+		return dsn + "?" + params
+	}
+	return dsn + " " + strings.ReplaceAll(params, "&", " ")
+}
+
 func conformanceTargets() []*confTarget {
 	return []*confTarget{
 		{
@@ -119,7 +139,7 @@ func conformanceTargets() []*confTarget {
 				c, err := pq.NewConnector(dsn)
 				require.NoError(t, err)
 				mem := audit.NewMemory(0)
-				return openGuardedConnector(t, guard.NewConnector(c, guard.WithAuditor(mem))), mem
+				return openGuardedConnector(t, guard.NewConnector(c, append(passThrough, guard.WithAuditor(mem))...)), mem
 			},
 		},
 		{
@@ -128,7 +148,7 @@ func conformanceTargets() []*confTarget {
 			dsn: func(t *testing.T) string { return testdb.PostgresDSN(t) },
 			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "postgres", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
-				return openSide(t, guard.PostgresDriverName, dsn), nil
+				return openSide(t, guard.PostgresDriverName, withDSNParams(dsn, "guard.mode=observe&guard.masking=off")), nil
 			},
 		},
 		{
@@ -139,7 +159,7 @@ func conformanceTargets() []*confTarget {
 				cfg, err := pgx.ParseConfig(dsn)
 				require.NoError(t, err)
 				mem := audit.NewMemory(0)
-				return openGuardedConnector(t, guard.NewConnector(stdlib.GetConnector(*cfg), guard.WithAuditor(mem))), mem
+				return openGuardedConnector(t, guard.NewConnector(stdlib.GetConnector(*cfg), append(passThrough, guard.WithAuditor(mem))...)), mem
 			},
 		},
 		{
@@ -148,7 +168,7 @@ func conformanceTargets() []*confTarget {
 			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "mysql", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
 				mem := audit.NewMemory(0)
-				return openWrapped(t, &mysql.MySQLDriver{}, dsn, guard.WithAuditor(mem)), mem
+				return openWrapped(t, &mysql.MySQLDriver{}, dsn, append(passThrough, guard.WithAuditor(mem))...), mem
 			},
 		},
 		{
@@ -157,7 +177,7 @@ func conformanceTargets() []*confTarget {
 			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "sqlite", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
 				mem := audit.NewMemory(0)
-				return openWrapped(t, &sqlite.Driver{}, dsn, guard.WithAuditor(mem)), mem
+				return openWrapped(t, &sqlite.Driver{}, dsn, append(passThrough, guard.WithAuditor(mem))...), mem
 			},
 		},
 	}
@@ -368,7 +388,7 @@ func requireAudited(t *testing.T, mem *audit.Memory) {
 		}
 		stmts++
 		require.NotNil(t, r.Identity, "statement record without identity: %q", r.Statement)
-		require.Equal(t, "conformance-agent", r.Identity.Subject, r.Statement)
+		require.Equal(t, "conformance-svc", r.Identity.Subject, r.Statement)
 		require.NotEmpty(t, r.OnBehalfOf, r.Statement)
 		require.Equal(t, "alice@example.com", r.OnBehalfOf[0].Subject, r.Statement)
 	}
