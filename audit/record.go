@@ -107,10 +107,12 @@ type Emitter interface {
 }
 
 // Memory is an Emitter that keeps records in memory, for tests and for the
-// default configuration until a durable sink is set up.
+// default configuration when no durable sink is set up. With a bound it is a
+// ring: the oldest records make room for new ones, at constant cost.
 type Memory struct {
 	mu      sync.Mutex
 	records []Record
+	next    int // ring write position once full
 	max     int
 }
 
@@ -120,24 +122,28 @@ func NewMemory(max int) *Memory { return &Memory{max: max} }
 // Emit stores a copy of rec.
 func (m *Memory) Emit(_ context.Context, rec *Record) error {
 	m.mu.Lock()
-	m.records = append(m.records, *rec)
-	if m.max > 0 && len(m.records) > m.max {
-		m.records = append(m.records[:0:0], m.records[len(m.records)-m.max:]...)
+	if m.max <= 0 || len(m.records) < m.max {
+		m.records = append(m.records, *rec)
+	} else {
+		m.records[m.next] = *rec
+		m.next = (m.next + 1) % m.max
 	}
 	m.mu.Unlock()
 	return nil
 }
 
-// Records returns a copy of the stored records.
+// Records returns a copy of the stored records, oldest first.
 func (m *Memory) Records() []Record {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]Record(nil), m.records...)
+	out := make([]Record, 0, len(m.records))
+	out = append(out, m.records[m.next:]...)
+	return append(out, m.records[:m.next]...)
 }
 
 // Reset forgets every stored record.
 func (m *Memory) Reset() {
 	m.mu.Lock()
-	m.records = nil
+	m.records, m.next = nil, 0
 	m.mu.Unlock()
 }
