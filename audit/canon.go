@@ -22,6 +22,8 @@ import (
 // and the short chain suffix are serialized between goroutines.
 var zeroChainSuffix = []byte(`"chain":{"id":"","seq":0,"prev_hash":"","hash":""}}`)
 
+var replacementEscape = []byte(`\ufffd`)
+
 // errNotCanonical means a record's JSON did not end with the chain object,
 // which only happens if Record gains a field after Chain.
 var errNotCanonical = errors.New("audit: record encoding does not end with the chain object")
@@ -35,6 +37,18 @@ func marshalBody(rec *Record) ([]byte, error) {
 	rec.Chain = saved
 	if err != nil {
 		return nil, err
+	}
+	if bytes.Contains(b, replacementEscape) {
+		// Invalid UTF-8 was written as the escape \ufffd, but a decoder
+		// reads it back as U+FFFD, which encodes as raw bytes: encode the
+		// decoded form so a verifier's re-encoding matches.
+		var again Record
+		if err := json.Unmarshal(b, &again); err != nil {
+			return nil, err
+		}
+		if b, err = json.Marshal(&again); err != nil {
+			return nil, err
+		}
 	}
 	if !bytes.HasSuffix(b, zeroChainSuffix) {
 		return nil, errNotCanonical
