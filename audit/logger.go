@@ -84,6 +84,7 @@ type Logger struct {
 	sinceCP     int
 	lastCP      time.Time
 	fullNoticed bool
+	noticeEnd   int64
 	closed      bool
 	frame       []byte
 
@@ -278,67 +279,84 @@ func (l *Logger) Emit(ctx context.Context, rec *Record) error {
 			l.fullNoticed = true
 			// The notice itself goes past the bound: it is what tells the
 			// auditor why statements stalled or were refused.
-			l.appendLocked(&Record{Kind: KindSpoolFull, Detail: fmt.Sprintf(
+			l.noticeEnd, _ = l.appendLocked(&Record{Kind: KindSpoolFull, Detail: fmt.Sprintf(
 				"spool full: %d of %d bytes undelivered; mode %s", l.sp.used, l.cfg.SpoolMaxBytes, l.cfg.FailMode)})
 		}
+		noticeEnd := l.noticeEnd
 		l.sp.mu.Unlock()
 		l.mu.Unlock()
+		l.sp.flush(noticeEnd)
 		select {
 		case <-wait:
 		case <-ctx.Done():
 			return fmt.Errorf("%w: spool full: %w", ErrUnavailable, ctx.Err())
 		}
 	}
-	err = l.appendBodyLocked(rec, body)
+	end, err := l.appendBodyLocked(rec, body)
 	l.sp.mu.Unlock()
 	l.mu.Unlock()
-	return err
+	if err != nil {
+		return err
+	}
+	return l.flush(end)
+}
+
+func (l *Logger) flush(end int64) error {
+	if err := l.sp.flush(end); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
 }
 
 // emitInternal appends a lifecycle record regardless of the bound.
 func (l *Logger) emitInternal(rec *Record) error {
 	l.mu.Lock()
 	l.sp.mu.Lock()
-	err := l.appendLocked(rec)
+	end, err := l.appendLocked(rec)
 	if err == nil && l.closed {
 		// After the stop record, keep the chain's end signed.
-		err = l.checkpointLocked()
+		end, err = l.checkpointLocked()
 	}
 	l.sp.mu.Unlock()
 	l.mu.Unlock()
-	return err
+	if err != nil {
+		return err
+	}
+	return l.flush(end)
 }
 
 // appendLocked fills and appends a record the logger makes itself. Called
 // with l.mu and l.sp.mu held.
-func (l *Logger) appendLocked(rec *Record) error {
+func (l *Logger) appendLocked(rec *Record) (int64, error) {
 	rec.Version = SchemaVersion
 	if rec.ID == "" {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		rec.ID = id.String()
 	}
 	rec.Time = time.Now().UTC()
 	body, err := marshalBody(rec)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	return l.appendBodyLocked(rec, body)
 }
 
-// appendBodyLocked seals body into the chain and writes it to the spool.
-// Called with l.mu and l.sp.mu held.
-func (l *Logger) appendBodyLocked(rec *Record, body []byte) error {
+// appendBodyLocked seals body into the chain and queues it in the spool;
+// it returns the spool position to flush to. Called with l.mu and l.sp.mu
+// held.
+func (l *Logger) appendBodyLocked(rec *Record, body []byte) (int64, error) {
 	if l.sp.broken != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, l.sp.broken)
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, l.sp.broken)
 	}
 	seq := l.seq + 1
 	js, hash := seal(body, l.chainID, seq, l.prev)
 	l.frame = appendFrame(l.frame[:0], l.chainID, rec.ID, string(rec.Kind), js)
-	if err := l.sp.appendLocked(l.frame); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	end, err := l.sp.appendLocked(l.frame)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	rec.Chain = Chain{ID: l.chainID, Sequence: seq, PrevHash: l.prev, Hash: hash}
 	l.seq, l.prev = seq, hash
@@ -348,19 +366,19 @@ func (l *Logger) appendBodyLocked(rec *Record, body []byte) error {
 	if rec.Kind == KindCheckpoint {
 		l.sinceCP = 0
 		l.lastCP = time.Now()
-		return nil
+		return end, nil
 	}
 	l.sinceCP++
 	if l.cfg.SigningKey != nil && l.sinceCP >= l.cfg.CheckpointEvery {
 		return l.checkpointLocked()
 	}
-	return nil
+	return end, nil
 }
 
 // checkpointLocked appends a signed checkpoint covering the last record.
-func (l *Logger) checkpointLocked() error {
+func (l *Logger) checkpointLocked() (int64, error) {
 	if l.cfg.SigningKey == nil || l.seq == 0 {
-		return nil
+		return l.sp.appended, nil
 	}
 	sig := ed25519.Sign(l.cfg.SigningKey, CheckpointMessage(l.chainID, l.seq, l.prev))
 	return l.appendLocked(&Record{Kind: KindCheckpoint, Checkpoint: &Checkpoint{
@@ -384,12 +402,16 @@ func (l *Logger) background() {
 		}
 		if l.cfg.SigningKey != nil {
 			l.mu.Lock()
+			var end int64
 			if !l.closed && l.sinceCP > 0 && time.Since(l.lastCP) >= l.cfg.CheckpointInterval {
 				l.sp.mu.Lock()
-				l.checkpointLocked()
+				end, _ = l.checkpointLocked()
 				l.sp.mu.Unlock()
 			}
 			l.mu.Unlock()
+			if end > 0 {
+				l.sp.flush(end)
+			}
 		}
 	}
 }
@@ -520,13 +542,16 @@ func (l *Logger) Close(ctx context.Context) error {
 func (l *Logger) close(ctx context.Context) error {
 	l.mu.Lock()
 	l.sp.mu.Lock()
-	stopErr := l.appendLocked(&Record{Kind: KindStop, Detail: "audit chain stopped"})
-	if l.cfg.SigningKey != nil {
-		stopErr = errors.Join(stopErr, l.checkpointLocked())
+	end, stopErr := l.appendLocked(&Record{Kind: KindStop, Detail: "audit chain stopped"})
+	if l.cfg.SigningKey != nil && stopErr == nil {
+		end, stopErr = l.checkpointLocked()
 	}
 	l.closed = true
 	l.sp.mu.Unlock()
 	l.mu.Unlock()
+	if stopErr == nil {
+		stopErr = l.flush(end)
+	}
 	close(l.draining)
 
 	var waitErr error

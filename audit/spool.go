@@ -110,7 +110,15 @@ type spool struct {
 	segs   []segment // undelivered segments, oldest first; the last is active
 	active *os.File
 	dirty  bool
-	used   int64 // bytes appended and not yet acknowledged
+	used   int64 // bytes appended (buffered or written) and not yet acknowledged
+	// Appends go to buf under mu; flush writes them with one write() for
+	// every group of concurrent emitters (group commit). appended and
+	// written count bytes since open.
+	buf      []byte
+	appended int64
+	written  int64
+	wmu      sync.Mutex // held while writing; orders writes
+	spare    []byte     // the other buffer, owned by the holder of wmu
 	cur    cursor
 	broken error // set when a write failed; the spool then refuses appends
 	space  chan struct{}
@@ -266,7 +274,7 @@ func (s *spool) usedLocked() int64 {
 	for _, sg := range s.segs {
 		n += sg.size
 	}
-	return n - s.cur.off
+	return n - s.cur.off + int64(len(s.buf))
 }
 
 // newSegment makes segment num the active one. Called with mu held (or
@@ -300,28 +308,59 @@ func syncDir(dir string) {
 // fits reports whether n more bytes stay within limit. Called with mu held.
 func (s *spool) fits(n, limit int64) bool { return s.used+n <= limit || s.used == 0 }
 
-// appendLocked writes one frame to the active segment. Called with mu held.
-// The write reaches the kernel before Emit returns, so a killed process
-// loses nothing; fsync is grouped by syncLoop.
-func (s *spool) appendLocked(frame []byte) error {
+// appendLocked queues one frame and returns the position flush must reach
+// to have written it. Called with mu held.
+func (s *spool) appendLocked(frame []byte) (int64, error) {
 	if s.broken != nil {
-		return s.broken
+		return 0, s.broken
 	}
-	last := &s.segs[len(s.segs)-1]
-	if last.size > 0 && last.size+int64(len(frame)) > s.segMax {
+	s.buf = append(s.buf, frame...)
+	s.appended += int64(len(frame))
+	s.used += int64(len(frame))
+	return s.appended, nil
+}
+
+// flush writes queued frames until position end is written. Whoever holds
+// wmu writes everything queued so far, so concurrent emitters share one
+// write(). The bytes reach the kernel before Emit returns, so a killed
+// process loses nothing; fsync is grouped separately by sync.
+func (s *spool) flush(end int64) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	if s.written >= end || s.broken != nil {
+		err := s.broken
+		if s.written >= end {
+			err = nil
+		}
+		s.mu.Unlock()
+		return err
+	}
+	b := s.buf
+	s.buf = s.spare[:0]
+	last := s.segs[len(s.segs)-1]
+	if last.size > 0 && last.size+int64(len(b)) > s.segMax {
 		if err := s.newSegment(last.num + 1); err != nil {
 			s.broken = err
+			s.mu.Unlock()
 			return err
 		}
-		last = &s.segs[len(s.segs)-1]
 	}
-	if _, err := s.active.Write(frame); err != nil {
-		s.broken = fmt.Errorf("audit: spool write: %w", err)
+	f := s.active
+	s.mu.Unlock()
+
+	_, werr := f.Write(b)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if werr != nil {
+		s.broken = fmt.Errorf("audit: spool write: %w", werr)
 		return s.broken
 	}
-	last.size += int64(len(frame))
-	s.used += int64(len(frame))
+	s.segs[len(s.segs)-1].size += int64(len(b))
+	s.written += int64(len(b))
 	s.dirty = true
+	s.spare = b[:0]
 	select {
 	case s.notify <- struct{}{}:
 	default:
@@ -330,14 +369,21 @@ func (s *spool) appendLocked(frame []byte) error {
 }
 
 // sync flushes the active segment to stable storage if it changed.
+// The lock is not held during fsync so emitters keep appending; a
+// segment rotation that closes the file meanwhile syncs it itself.
 func (s *spool) sync() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.dirty || s.active == nil {
+	f := s.active
+	if !s.dirty || f == nil {
+		s.mu.Unlock()
 		return nil
 	}
 	s.dirty = false
-	return s.active.Sync()
+	s.mu.Unlock()
+	if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 // spaceChan returns a channel closed the next time delivered bytes leave

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-func closeWithin(t *testing.T, l *Logger, d time.Duration) error {
+func closeWithin(t testing.TB, l *Logger, d time.Duration) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()

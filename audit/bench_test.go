@@ -1,0 +1,64 @@
+package audit
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/guardedsql/guard/internal/kafkatest"
+)
+
+// BenchmarkEmit is the cost audit adds to one statement: Emit on the
+// statement path (encode, chain, append to the spool), from parallel
+// goroutines, with a sink that keeps up.
+func BenchmarkEmit(b *testing.B) {
+	l, err := New(Config{SpoolDir: b.TempDir(), Sinks: []Sink{NewWriterSink(io.Discard)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if err := l.Emit(ctx, statement(i)); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+	b.StopTimer()
+	closeWithin(b, l, time.Minute)
+}
+
+// BenchmarkDeliveryToKafka is records per second from Emit through the
+// spool and the shipper to an acknowledged write on a kfake broker: the
+// clock stops when Close has seen every record acknowledged.
+func BenchmarkDeliveryToKafka(b *testing.B) {
+	br := kafkatest.Start(b, topic, 1)
+	l, err := New(Config{SpoolDir: b.TempDir(), Kafka: KafkaConfig{Brokers: []string{br.Addr()}, Topic: topic}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if err := l.Emit(ctx, statement(i)); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+	if err := closeWithin(b, l, 5*time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+}
