@@ -119,10 +119,10 @@ type spool struct {
 	written  int64
 	wmu      sync.Mutex // held while writing; orders writes
 	spare    []byte     // the other buffer, owned by the holder of wmu
-	cur    cursor
-	broken error // set when a write failed; the spool then refuses appends
-	space  chan struct{}
-	notify chan struct{}
+	cur      cursor
+	broken   error // set when a write failed; the spool then refuses appends
+	space    chan struct{}
+	notify   chan struct{}
 
 	// reader state, shipper goroutine only
 	rf    *os.File

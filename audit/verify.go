@@ -140,7 +140,7 @@ func Verify(records iter.Seq2[*Record, error], pub ed25519.PublicKey) (Report, e
 	for rec, err := range records {
 		pos++
 		if err != nil {
-			if ue, ok := err.(*unreadableError); ok {
+			if ue, ok := err.(*UnreadableError); ok {
 				rep.Problems = append(rep.Problems, Problem{Kind: ProblemUnreadable, Position: pos, Detail: ue.Error()})
 				continue
 			}
@@ -247,14 +247,18 @@ func Verify(records iter.Seq2[*Record, error], pub ed25519.PublicKey) (Report, e
 	return rep, nil
 }
 
-// unreadableError marks an input line that is not a record; Verify reports
-// it as a problem and goes on.
-type unreadableError struct {
-	line int
-	err  error
+// UnreadableError is yielded by ReadRecords and KafkaRecords for input
+// that is not a record; Verify reports it as ProblemUnreadable and goes on.
+type UnreadableError struct {
+	// Line is the 1-based line (file) or message number (Kafka).
+	Line int
+	Err  error
 }
 
-func (e *unreadableError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
+func (e *UnreadableError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+
+// Unwrap returns the decoding error.
+func (e *UnreadableError) Unwrap() error { return e.Err }
 
 // ReadRecords iterates over JSON-lines records in r. A line that is not a
 // record yields an error that Verify reports as ProblemUnreadable; a read
@@ -271,7 +275,7 @@ func ReadRecords(r io.Reader) iter.Seq2[*Record, error] {
 				if len(b) > 0 {
 					rec, perr := DecodeRecord(b)
 					if perr != nil {
-						if !yield(nil, &unreadableError{line: line, err: perr}) {
+						if !yield(nil, &UnreadableError{Line: line, Err: perr}) {
 							return
 						}
 					} else if !yield(rec, nil) {
