@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Spool layout: a directory of segment files named NNNNNNNNNNNNNNNN.seg
@@ -124,10 +125,12 @@ type spool struct {
 	space    chan struct{}
 	notify   chan struct{}
 
-	// reader state, shipper goroutine only
-	rf    *os.File
-	rfNum uint64
-	rbuf  []byte
+	// reader state, shipper goroutine only (and close, after it)
+	cursorDirty bool
+	cursorAt    time.Time
+	rf          *os.File
+	rfNum       uint64
+	rbuf        []byte
 }
 
 // recovery describes what opening a spool found.
@@ -494,7 +497,14 @@ func (s *spool) ack(c cursor) error {
 	close(s.space)
 	s.space = make(chan struct{})
 	s.mu.Unlock()
-	err := s.writeCursor(c)
+	// The cursor is persisted at most every cursorEvery (and before
+	// segments are removed, and at close): a crash in between only
+	// redelivers records, which the chain marks as identical duplicates.
+	var err error
+	s.cursorDirty = true
+	if len(drop) > 0 || time.Since(s.cursorAt) >= cursorEvery {
+		err = s.persistCursor()
+	}
 	for _, n := range drop {
 		if s.rf != nil && s.rfNum == n {
 			s.rf.Close()
@@ -505,6 +515,16 @@ func (s *spool) ack(c cursor) error {
 	return err
 }
 
+const cursorEvery = 50 * time.Millisecond
+
+func (s *spool) persistCursor() error {
+	s.mu.Lock()
+	c := s.cur
+	s.mu.Unlock()
+	s.cursorDirty, s.cursorAt = false, time.Now()
+	return s.writeCursor(c)
+}
+
 // pending returns the bytes not yet delivered.
 func (s *spool) pending() int64 {
 	s.mu.Lock()
@@ -513,6 +533,10 @@ func (s *spool) pending() int64 {
 }
 
 func (s *spool) close() error {
+	var cerr error
+	if s.cursorDirty {
+		cerr = s.persistCursor()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
@@ -527,5 +551,5 @@ func (s *spool) close() error {
 	if s.broken == nil {
 		s.broken = errors.New("audit: spool closed")
 	}
-	return err
+	return errors.Join(err, cerr)
 }
