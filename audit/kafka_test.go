@@ -2,10 +2,13 @@ package audit
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -82,13 +85,16 @@ func TestDeliveryThroughBrokerOutage(t *testing.T) {
 			}
 		}()
 	}
+	began := time.Now()
 	wg.Wait()
+	t.Logf("emitted in %s", time.Since(began).Round(time.Millisecond))
 	<-outageDone
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := l.Close(cctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	t.Logf("delivered in %s", time.Since(began).Round(time.Millisecond))
 	if len(emitted) != total {
 		t.Fatalf("emitted %d records, want %d", len(emitted), total)
 	}
@@ -96,6 +102,7 @@ func TestDeliveryThroughBrokerOutage(t *testing.T) {
 		t.Fatal("the shipper saw no delivery error: the broker outage did not happen")
 	}
 	got := kafkaRecords(t, b, topic)
+	t.Logf("consumed in %s", time.Since(began).Round(time.Millisecond))
 	dups := requireAll(t, emitted, got)
 	rep := requireVerified(t, got, pub)
 	var resumed, stops int
@@ -166,4 +173,42 @@ func TestBrokerStoresBatchThenFails(t *testing.T) {
 		t.Fatalf("Verify counted %d duplicates, the topic holds %d", rep.Duplicates, dups)
 	}
 	t.Logf("%d records on the topic, %d duplicates", len(got), dups)
+}
+
+// TestOversizedRecordStillShips: a statement of megabytes and a huge
+// object list are cut so the record fits one Kafka message; the shipper
+// does not wedge on it and the records after it arrive.
+func TestOversizedRecordStillShips(t *testing.T) {
+	b := kafkatest.Start(t, topic, 1)
+	l, err := New(Config{SpoolDir: t.TempDir(), Kafka: KafkaConfig{Brokers: []string{b.Addr()}, Topic: topic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := statement(0)
+	big.Statement = "INSERT INTO t VALUES " + strings.Repeat("('ü', 1),", 30000)
+	for i := range 70000 {
+		big.Objects = append(big.Objects, fmt.Sprintf("public.t%d", i))
+	}
+	after := statement(1)
+	ctx := context.Background()
+	if err := l.Emit(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Emit(ctx, after); err != nil {
+		t.Fatal(err)
+	}
+	if len(big.Objects) > 64 || !strings.Contains(big.Detail, "shortened") {
+		t.Fatalf("object list not cut: %d objects, detail %q", len(big.Objects), big.Detail)
+	}
+	if big.StatementLen <= len(big.Statement) || !utf8.ValidString(big.Statement) {
+		t.Fatalf("statement not cut cleanly: len %d, recorded length %d", len(big.Statement), big.StatementLen)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := l.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	got := kafkaRecords(t, b, topic)
+	requireAll(t, map[string]string{big.ID: big.Chain.Hash, after.ID: after.Chain.Hash}, got)
+	requireVerified(t, got, nil)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -60,6 +61,11 @@ type Config struct {
 	// CheckpointInterval is the longest time between checkpoints while
 	// records arrive (default 10s).
 	CheckpointInterval time.Duration
+
+	// MaxStatementBytes cuts longer statement texts (at a UTF-8 boundary)
+	// and records the full length in StatementLen, so one record always
+	// fits a Kafka message (default 64 KiB).
+	MaxStatementBytes int
 
 	// RetryMin and RetryMax bound the shipper's backoff after a failed
 	// delivery (defaults 50ms and 1s).
@@ -128,6 +134,10 @@ func New(cfg Config) (*Logger, error) {
 	if cfg.CheckpointInterval <= 0 {
 		cfg.CheckpointInterval = 10 * time.Second
 	}
+	if cfg.MaxStatementBytes <= 0 {
+		cfg.MaxStatementBytes = 64 << 10
+	}
+	cfg.MaxStatementBytes = min(cfg.MaxStatementBytes, 512<<10)
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = 50 * time.Millisecond
 	}
@@ -255,7 +265,21 @@ func (l *Logger) Emit(ctx context.Context, rec *Record) error {
 	if rec.Kind == "" {
 		rec.Kind = KindStatement
 	}
+	if n := l.cfg.MaxStatementBytes; len(rec.Statement) > n {
+		for n > 0 && !utf8.RuneStart(rec.Statement[n]) {
+			n--
+		}
+		rec.StatementLen = len(rec.Statement)
+		rec.Statement = rec.Statement[:n]
+	}
+	if len(rec.Detail) > l.cfg.MaxStatementBytes {
+		rec.Detail = oneLineText(rec.Detail, l.cfg.MaxStatementBytes)
+	}
 	body, err := marshalBody(rec)
+	if err == nil && len(body) > maxRecordBytes {
+		shrink(rec)
+		body, err = marshalBody(rec)
+	}
 	if err != nil {
 		return fmt.Errorf("audit: encoding record: %w", err)
 	}
@@ -306,6 +330,49 @@ func (l *Logger) flush(end int64) error {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
+}
+
+// maxRecordBytes keeps every record inside one Kafka message (the broker
+// default message.max.bytes is 1 MiB) with room for headers and the chain.
+const maxRecordBytes = 800 << 10
+
+// shrink cuts the lists of a record too large for one Kafka message, and
+// says so in Detail. Statement and Detail are already bounded.
+func shrink(rec *Record) {
+	const keep = 64
+	cut := false
+	if len(rec.Objects) > keep {
+		rec.Objects, cut = rec.Objects[:keep], true
+	}
+	if len(rec.Dangers) > keep {
+		rec.Dangers, cut = rec.Dangers[:keep], true
+	}
+	if len(rec.Masked) > keep {
+		rec.Masked, cut = rec.Masked[:keep], true
+	}
+	if rec.Outcome != nil && len(rec.Outcome.Error) > 4096 {
+		o := *rec.Outcome
+		o.Error, cut = oneLineText(o.Error, 4096), true
+		rec.Outcome = &o
+	}
+	if rec.Identity != nil && len(rec.Identity.Attributes) > keep {
+		p := *rec.Identity
+		p.Attributes, cut = nil, true
+		rec.Identity = &p
+	}
+	if cut {
+		rec.Detail = oneLineText("record shortened to fit one message: lists cut to 64 entries; "+rec.Detail, 4096)
+	}
+	if len(rec.Statement) > 64<<10 {
+		n := 64 << 10
+		for n > 0 && !utf8.RuneStart(rec.Statement[n]) {
+			n--
+		}
+		if rec.StatementLen == 0 {
+			rec.StatementLen = len(rec.Statement)
+		}
+		rec.Statement = rec.Statement[:n]
+	}
 }
 
 // emitInternal appends a lifecycle record regardless of the bound.

@@ -32,6 +32,7 @@ func KafkaRecords(ctx context.Context, cfg KafkaConfig, follow bool) iter.Seq2[*
 			yield(nil, fmt.Errorf("audit: kafka: %w", err))
 			return
 		}
+		conn.SetDeadline(time.Now().Add(stallTimeout))
 		parts, err := conn.ReadPartitions(cfg.Topic)
 		conn.Close()
 		if err != nil {
@@ -56,11 +57,14 @@ func KafkaRecords(ctx context.Context, cfg KafkaConfig, follow bool) iter.Seq2[*
 		}
 		if !follow {
 			for _, p := range parts {
-				lc, err := dialer.DialLeader(ctx, "tcp", cfg.Brokers[0], cfg.Topic, p.ID)
+				dctx, cancel := context.WithTimeout(ctx, stallTimeout)
+				lc, err := dialer.DialLeader(dctx, "tcp", cfg.Brokers[0], cfg.Topic, p.ID)
+				cancel()
 				if err != nil {
 					yield(nil, fmt.Errorf("audit: kafka: partition %d: %w", p.ID, err))
 					return
 				}
+				lc.SetDeadline(time.Now().Add(stallTimeout))
 				first, last, err := lc.ReadOffsets()
 				lc.Close()
 				if err != nil {
@@ -77,7 +81,11 @@ func KafkaRecords(ctx context.Context, cfg KafkaConfig, follow bool) iter.Seq2[*
 					return
 				}
 				for off := first; off < last; {
-					m, err := r.ReadMessage(ctx)
+					// Without follow, a broker that stops answering is an
+					// error, not a wait forever.
+					rctx, cancel := context.WithTimeout(ctx, stallTimeout)
+					m, err := r.ReadMessage(rctx)
+					cancel()
 					if err != nil {
 						r.Close()
 						yield(nil, fmt.Errorf("audit: kafka: partition %d: %w", p.ID, err))
@@ -136,6 +144,9 @@ func KafkaRecords(ctx context.Context, cfg KafkaConfig, follow bool) iter.Seq2[*
 		}
 	}
 }
+
+// stallTimeout bounds each step of a non-follow read of Kafka.
+const stallTimeout = 30 * time.Second
 
 // Filter selects records for guardctl audit tail. Empty fields match
 // everything.

@@ -104,17 +104,20 @@ type Record struct {
 	Database   string        `json:"database,omitempty"`
 	Driver     string        `json:"driver,omitempty"`
 	// Request is query, exec or prepare.
-	Request     string         `json:"request,omitempty"`
-	InTx        bool           `json:"in_tx,omitempty"`
-	Statement   string         `json:"statement,omitempty"`
-	Fingerprint string         `json:"fingerprint,omitempty"`
-	Command     string         `json:"command,omitempty"`
-	Effect      string         `json:"effect,omitempty"`
-	Objects     []string       `json:"objects,omitempty"`
-	Dangers     []string       `json:"dangers,omitempty"`
-	Decision    *Decision      `json:"decision,omitempty"`
-	Outcome     *Outcome       `json:"outcome,omitempty"`
-	Masked      []MaskedColumn `json:"masked,omitempty"`
+	Request   string `json:"request,omitempty"`
+	InTx      bool   `json:"in_tx,omitempty"`
+	Statement string `json:"statement,omitempty"`
+	// StatementLen is the statement's length in bytes when Statement was
+	// cut to Config.MaxStatementBytes; 0 when it is whole.
+	StatementLen int            `json:"statement_len,omitempty"`
+	Fingerprint  string         `json:"fingerprint,omitempty"`
+	Command      string         `json:"command,omitempty"`
+	Effect       string         `json:"effect,omitempty"`
+	Objects      []string       `json:"objects,omitempty"`
+	Dangers      []string       `json:"dangers,omitempty"`
+	Decision     *Decision      `json:"decision,omitempty"`
+	Outcome      *Outcome       `json:"outcome,omitempty"`
+	Masked       []MaskedColumn `json:"masked,omitempty"`
 	// Detail carries free text for lifecycle records.
 	Detail string `json:"detail,omitempty"`
 	// Checkpoint is set on KindCheckpoint records only.

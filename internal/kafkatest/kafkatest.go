@@ -2,6 +2,12 @@
 // tests, and lets a test stop it, restart it on the same port with its data,
 // make it fail, and read back everything a topic holds.
 //
+// The log survives a restart the way a real broker's does, but not through
+// kfake's DataDir: that persistence rewrites state so often that with tens
+// of thousands of records the broker stops answering on a loaded machine.
+// Instead Stop reads every topic back before closing, and Consume returns
+// what earlier incarnations held followed by what the running one holds.
+//
 //	b := kafkatest.Start(t, "audit", 1)
 //	// ... produce to b.Addr() ...
 //	msgs := b.Consume(t, "audit")
@@ -9,6 +15,7 @@ package kafkatest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -17,6 +24,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Broker is one kfake node with its data in a test temporary directory,
@@ -30,6 +38,7 @@ type Broker struct {
 	mu     sync.Mutex
 	c      *kfake.Cluster
 	topics map[string]int32
+	saved  map[string][]Message
 }
 
 // Start starts a broker with topic created with the given partitions.
@@ -40,9 +49,9 @@ func Start(tb testing.TB, topic string, partitions int32, opts ...kfake.Opt) *Br
 	if err != nil {
 		tb.Fatalf("kafkatest: no free loopback port: %v", err)
 	}
-	b := &Broker{tb: tb, port: port, dir: tb.TempDir(), opts: opts, topics: map[string]int32{topic: partitions}}
-	b.start(true)
-	tb.Cleanup(b.Stop)
+	b := &Broker{tb: tb, port: port, opts: opts, topics: map[string]int32{topic: partitions}, saved: map[string][]Message{}}
+	b.start()
+	tb.Cleanup(b.close)
 	return b
 }
 
@@ -55,19 +64,16 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func (b *Broker) start(seed bool) {
+func (b *Broker) start() {
 	b.tb.Helper()
 	opts := append([]kfake.Opt{
 		kfake.Ports(b.port),
-		kfake.DataDir(b.dir),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			return net.Listen(network, fmt.Sprintf("127.0.0.1:%d", b.port))
 		}),
 	}, b.opts...)
-	if seed {
-		for t, p := range b.topics {
-			opts = append(opts, kfake.SeedTopics(p, t))
-		}
+	for t, p := range b.topics {
+		opts = append(opts, kfake.SeedTopics(p, t))
 	}
 	var c *kfake.Cluster
 	var err error
@@ -96,8 +102,26 @@ func (b *Broker) Cluster() *kfake.Cluster {
 	return b.c
 }
 
-// Stop shuts the broker down; its data stays for Restart.
+// Stop shuts the broker down; its log is kept for Consume after Restart.
 func (b *Broker) Stop() {
+	b.tb.Helper()
+	c := b.Cluster()
+	if c == nil {
+		return
+	}
+	// From here on the broker refuses writes (closing the connection, as a
+	// dying broker would), so nothing is acknowledged after the log is read.
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		return nil, errors.New("kafkatest: broker stopping"), true
+	})
+	for t := range b.topics {
+		b.saved[t] = b.Consume(b.tb, t)
+	}
+	b.close()
+}
+
+func (b *Broker) close() {
 	b.mu.Lock()
 	c := b.c
 	b.c = nil
@@ -107,11 +131,12 @@ func (b *Broker) Stop() {
 	}
 }
 
-// Restart starts the broker again on the same port with the same data.
+// Restart starts the broker again on the same port; Consume still returns
+// what it held before.
 func (b *Broker) Restart() {
 	b.tb.Helper()
 	b.Stop()
-	b.start(false)
+	b.start()
 }
 
 // Message is one stored Kafka message.
@@ -123,14 +148,21 @@ type Message struct {
 	Headers   map[string]string
 }
 
-// Consume reads every message in topic, each partition from its start to
-// its current high watermark, in offset order per partition.
+// Consume reads every message in topic: what the broker held before its
+// restarts, then each partition of the running broker from its start to its
+// current high watermark, in offset order per partition.
 func (b *Broker) Consume(tb testing.TB, topic string) []Message {
 	tb.Helper()
 	c := b.Cluster()
 	if c == nil {
 		tb.Fatal("kafkatest: Consume on a stopped broker")
 	}
+	saved := append([]Message(nil), b.saved[topic]...)
+	return append(saved, b.consumeLive(tb, c, topic)...)
+}
+
+func (b *Broker) consumeLive(tb testing.TB, c *kfake.Cluster, topic string) []Message {
+	tb.Helper()
 	want := map[int32]int64{}
 	total := int64(0)
 	for _, p := range c.PartitionInfos(topic) {
