@@ -508,6 +508,11 @@ func (l *Logger) ship() {
 			}
 			select {
 			case <-l.sp.notify:
+				// Let a few more records arrive so one write carries
+				// them: waking per record costs more than the records.
+				if !l.sleep(ctx, shipLinger) {
+					return
+				}
 				continue
 			case <-l.draining:
 				// Close wrote its last records before closing draining;
@@ -567,6 +572,10 @@ func (l *Logger) ship() {
 		}
 	}
 }
+
+// shipLinger is how long the shipper waits after an idle spool gets a
+// record, to send a batch rather than a single record.
+const shipLinger = 2 * time.Millisecond
 
 func oneLine(err error) string {
 	if err == nil {
