@@ -312,6 +312,7 @@ func (l *Logger) Emit(ctx context.Context, rec *Record) error {
 		l.sp.flush(noticeEnd)
 		select {
 		case <-wait:
+		case <-l.draining: // Close: the loop sees l.closed
 		case <-ctx.Done():
 			return fmt.Errorf("%w: spool full: %w", ErrUnavailable, ctx.Err())
 		}

@@ -229,3 +229,67 @@ func TestSegmentsRotateAndReplay(t *testing.T) {
 		t.Fatalf("delivered segments were not removed: %v", segs)
 	}
 }
+
+// TestSinksRetryIndependently: when one of two sinks fails, the batch is
+// retried only to the failing one, and both end with every record.
+func TestSinksRetryIndependently(t *testing.T) {
+	good, flaky := &collectSink{}, &collectSink{blocked: true}
+	l, err := New(Config{SpoolDir: t.TempDir(), Sinks: []Sink{good, flaky}, RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emitted := map[string]string{}
+	for i := range 20 {
+		rec := statement(i)
+		if err := l.Emit(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+		emitted[rec.ID] = rec.Chain.Hash
+	}
+	for {
+		flaky.mu.Lock()
+		w := flaky.writes
+		flaky.mu.Unlock()
+		if w >= 3 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	flaky.setBlocked(false)
+	if err := closeWithin(t, l, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*collectSink{"good": good, "flaky": flaky} {
+		got := s.records(t)
+		if dups := requireAll(t, emitted, got); dups != 0 {
+			t.Fatalf("%s sink got %d duplicates", name, dups)
+		}
+		requireVerified(t, got, nil)
+	}
+}
+
+// TestCloseReleasesBlockedEmit: an Emit waiting for space in a full spool
+// returns ErrUnavailable when the logger closes instead of hanging.
+func TestCloseReleasesBlockedEmit(t *testing.T) {
+	sink := &collectSink{blocked: true}
+	l, err := New(Config{SpoolDir: t.TempDir(), SpoolMaxBytes: 16 << 10, Sinks: []Sink{sink}, RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			if err := l.Emit(context.Background(), statement(i)); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	for l.Pending() < 16<<10-2048 {
+		time.Sleep(time.Millisecond)
+	}
+	closeWithin(t, l, 50*time.Millisecond)
+	if err := <-done; !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("blocked Emit after Close: %v", err)
+	}
+}
