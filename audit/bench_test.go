@@ -70,10 +70,15 @@ func BenchmarkDeliveryToKafka(b *testing.B) {
 			i++
 		}
 	})
+	emitted := time.Since(start)
+	backlog := l.Pending()
 	if err := closeWithin(b, l, 5*time.Minute); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()
+	if testing.Verbose() {
+		b.Logf("%d records: emitted in %s, backlog %d bytes then, delivered at %s", b.N, emitted, backlog, time.Since(start))
+	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
 	// Includes the in-process broker's work.
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")

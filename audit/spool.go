@@ -395,7 +395,7 @@ func (s *spool) spaceChan() <-chan struct{} { return s.space }
 
 // read returns up to maxCount records (and about maxBytes) from the
 // delivery cursor, and the cursor after them. It runs on the shipper
-// goroutine only.
+// goroutine only. The entries' JSON aliases a buffer the next read reuses.
 func (s *spool) read(maxCount int, maxBytes int) ([]entry, cursor, error) {
 	s.mu.Lock()
 	c := s.cur
@@ -469,7 +469,6 @@ func (s *spool) read(maxCount int, maxBytes int) ([]entry, cursor, error) {
 			}
 			break
 		}
-		e.JSON = slices.Clone(e.JSON)
 		out = append(out, e)
 		off += n
 	}
