@@ -45,6 +45,12 @@ func runAudit(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// auditContext is the context audit commands run under: cancelled by an
+// interrupt (tests replace it).
+var auditContext = func() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt)
+}
+
 type settingsFlag map[string]string
 
 func (s settingsFlag) String() string { return "" }
@@ -139,7 +145,7 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		}
 		pub = k
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := auditContext()
 	defer stop()
 	recs, done, err := src.open(ctx, false)
 	if err != nil {
@@ -205,7 +211,7 @@ func auditTail(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := auditContext()
 	defer stop()
 	recs, done, err := src.open(ctx, *follow)
 	if err != nil {

@@ -6,9 +6,11 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,5 +137,48 @@ func TestAuditVerifyKafka(t *testing.T) {
 	code, out, errs = guardctl("audit", "tail", "--brokers", b.Addr(), "--topic", "guard.audit", "--effect", "deny")
 	if code != 0 || strings.Count(out, "\n") != 10 {
 		t.Fatalf("tail from Kafka: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// lineWatcher is a stdout that cancels the command once it printed n lines.
+type lineWatcher struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	n      int
+	cancel context.CancelFunc
+}
+
+func (w *lineWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Count(w.buf.String(), "\n") >= w.n {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+// TestAuditTailFollowFile: tail --follow prints records appended to the
+// file after it started.
+func TestAuditTailFollowFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	writeTrail(t, audit.Config{SpoolDir: t.TempDir(), File: file}, 5) // 7 records
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	old := auditContext
+	auditContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
+	defer func() { auditContext = old }()
+
+	out := &lineWatcher{n: 14, cancel: cancel}
+	done := make(chan int)
+	go func() { done <- run([]string{"audit", "tail", "--file", file, "--follow"}, out, io.Discard) }()
+	writeTrail(t, audit.Config{SpoolDir: t.TempDir(), File: file}, 5) // 7 more, from another chain
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if got := strings.Count(out.buf.String(), "guard.start"); got != 2 {
+		t.Fatalf("want both chains' start records, got %d:\n%s", got, out.buf.String())
 	}
 }
