@@ -22,6 +22,12 @@ const (
 	KindPolicyRejected Kind = "policy.rejected"
 	KindSpoolFull      Kind = "spool.full"
 	KindDelivery       Kind = "delivery.resumed"
+	// KindCheckpoint records carry an Ed25519 signature over the chain so
+	// far (see Checkpoint).
+	KindCheckpoint Kind = "chain.checkpoint"
+	// KindSpoolCorrupt is written when recovery found unreadable bytes in
+	// the middle of a spool segment (not a torn tail).
+	KindSpoolCorrupt Kind = "spool.corrupt"
 )
 
 // Principal is one identity in a record.
@@ -70,6 +76,20 @@ type Chain struct {
 	Hash     string `json:"hash"`
 }
 
+// Checkpoint is the signed part of a KindCheckpoint record. It vouches for
+// the record with sequence Seq and hash Hash in the same chain, and through
+// the hash links for every record before it.
+type Checkpoint struct {
+	// Seq and Hash name the last record covered.
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+	// KeyID is the first 8 bytes of SHA-256 over the public key, in hex.
+	KeyID string `json:"key_id"`
+	// Signature is Ed25519 over CheckpointMessage(chain id, Seq, Hash),
+	// base64 (standard encoding).
+	Signature string `json:"sig"`
+}
+
 // Record is one audit record: one per statement attempt, or one per event in
 // the guard's own life.
 type Record struct {
@@ -84,20 +104,26 @@ type Record struct {
 	Database   string        `json:"database,omitempty"`
 	Driver     string        `json:"driver,omitempty"`
 	// Request is query, exec or prepare.
-	Request     string         `json:"request,omitempty"`
-	InTx        bool           `json:"in_tx,omitempty"`
-	Statement   string         `json:"statement,omitempty"`
-	Fingerprint string         `json:"fingerprint,omitempty"`
-	Command     string         `json:"command,omitempty"`
-	Effect      string         `json:"effect,omitempty"`
-	Objects     []string       `json:"objects,omitempty"`
-	Dangers     []string       `json:"dangers,omitempty"`
-	Decision    *Decision      `json:"decision,omitempty"`
-	Outcome     *Outcome       `json:"outcome,omitempty"`
-	Masked      []MaskedColumn `json:"masked,omitempty"`
+	Request   string `json:"request,omitempty"`
+	InTx      bool   `json:"in_tx,omitempty"`
+	Statement string `json:"statement,omitempty"`
+	// StatementLen is the statement's length in bytes when Statement was
+	// cut to Config.MaxStatementBytes; 0 when it is whole.
+	StatementLen int            `json:"statement_len,omitempty"`
+	Fingerprint  string         `json:"fingerprint,omitempty"`
+	Command      string         `json:"command,omitempty"`
+	Effect       string         `json:"effect,omitempty"`
+	Objects      []string       `json:"objects,omitempty"`
+	Dangers      []string       `json:"dangers,omitempty"`
+	Decision     *Decision      `json:"decision,omitempty"`
+	Outcome      *Outcome       `json:"outcome,omitempty"`
+	Masked       []MaskedColumn `json:"masked,omitempty"`
 	// Detail carries free text for lifecycle records.
 	Detail string `json:"detail,omitempty"`
-	Chain  Chain  `json:"chain"`
+	// Checkpoint is set on KindCheckpoint records only.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	// Chain must stay the last field: the canonical encoding relies on it.
+	Chain Chain `json:"chain"`
 }
 
 // Emitter accepts audit records. Emit must not keep rec after it returns
