@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -125,16 +126,42 @@ func (m *reloadingMasker) Plan(ctx context.Context, rs mask.ResultSet) mask.Plan
 	return m.cur.Load().Plan(ctx, rs)
 }
 
-// buildAuditor settles where audit records go.
+// buildAuditor settles where audit records go: an explicit Option, else a
+// durable audit.Logger when any guard.audit.* setting is given, else a
+// bounded in-memory ring (nothing leaves the process: configure a sink for
+// production).
 func (e *engine) buildAuditor() error {
 	if e.cfg.auditor != nil {
 		return nil
 	}
-	if len(e.cfg.auditConfig) > 0 {
-		for k, v := range e.cfg.auditConfig {
-			return &ConfigError{Setting: "guard." + k, Value: v, Err: fmt.Errorf("durable audit sinks are not supported yet")}
-		}
+	if len(e.cfg.auditConfig) == 0 {
+		e.cfg.auditor = audit.NewMemory(defaultAuditKeep)
+		return nil
 	}
-	e.cfg.auditor = audit.NewMemory(defaultAuditKeep)
+	acfg, err := audit.ConfigFromMap(e.cfg.auditConfig)
+	if err != nil {
+		var se *audit.SettingError
+		if errors.As(err, &se) {
+			return &ConfigError{Setting: "guard." + se.Key, Value: se.Value, Err: se.Err}
+		}
+		return &ConfigError{Setting: "guard.audit", Err: err}
+	}
+	if acfg.OnError == nil {
+		acfg.OnError = func(err error) { e.cfg.errorLog(err) }
+	}
+	logger, err := audit.New(acfg)
+	if err != nil {
+		return &ConfigError{Setting: "guard.audit", Err: err}
+	}
+	e.cfg.auditor = logger
+	e.closers = append(e.closers, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, auditDrainTimeout)
+		defer cancel()
+		return logger.Close(ctx)
+	})
 	return nil
 }
+
+// auditDrainTimeout bounds how long closing the DB waits for the audit
+// trail to drain; what is left stays in the spool for the next start.
+const auditDrainTimeout = 10 * time.Second
