@@ -218,6 +218,14 @@ func TestClassifyColumn(t *testing.T) {
 		"address_id": "", "mac_address": "", "name": "", "username": "", "company": "", "span": "",
 		"id": "", "created_at": "", "zip_count": "", "description": "", "emails_sent": "", "mobile_app_version": "",
 		"next_page_token": "", "shipping": "", "panel": "", "tip": "",
+		// everyday schema columns: precision for names too
+		"product_name": "", "company_name": "", "file_name": "", "host_name": "", "table_name": "", "account_name": "",
+		"order_id": "", "user_id": "", "customer_id": "", "amount": "", "currency": "", "quantity": "", "title": "",
+		"sku": "", "updated_at": "", "deleted_at": "", "status": "", "type": "", "country": "", "timezone": "",
+		"locale": "", "version": "", "is_mobile": "", "phone_country_code": "", "email_domain": "", "api_key_id": "",
+		"token_expires_at": "", "password_changed_at": "", "password_reset_required": "", "address_verified": "",
+		"birth_date_verified": "", "ip_range": "", "session_id": "", "hotel": "", "zip": "", "key": "", "hash": "",
+		"email_opt_in": "", "phone_type": "", "wallet_address": "", "server_address": "", "email_template": "",
 	}
 	for name, want := range cases {
 		assert.Equal(t, want, e.ClassifyColumn(name), name)
