@@ -123,6 +123,13 @@ func findAll(dst []Finding, s, region string) []Finding {
 			}
 			continue
 		}
+		if isDigit(c) && digitRun(s, i) < 7 {
+			// no detector takes fewer than 7 digits (dates, prices, small ids)
+			for i < len(s) && isAlnum(s[i]) {
+				i++
+			}
+			continue
+		}
 		if en, d := findAt(s, i, region, &kw); d != detNone {
 			dst = append(dst, Finding{i, en, detectors[d].class, detectors[d].name})
 			last, i = en, en
@@ -138,6 +145,21 @@ func findAll(dst []Finding, s, region string) []Finding {
 		i++
 	}
 	return dst
+}
+
+// digitRun counts the digits from i on, across the separators a card or
+// phone number may hold, stopping early once there are 7.
+func digitRun(s string, i int) int {
+	n := 0
+	for ; i < len(s) && n < 7; i++ {
+		c := s[i]
+		if isDigit(c) {
+			n++
+		} else if c != ' ' && c != '-' && c != '.' && c != '(' && c != ')' {
+			break
+		}
+	}
+	return n
 }
 
 // detector identifies what findAt proved, so the hot path returns two words
