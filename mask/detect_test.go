@@ -139,7 +139,8 @@ func TestFindSecrets(t *testing.T) {
 		"gha_IKrpwAM08O8zOsbGKSrSY0pLJf5R7L30RXfm",          // no such prefix
 		"xoxb-abc", "xoxz-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
 		"sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_live_short",
-		"AIzaSyD-9tSrke72PouQMnMX", "sk-" + strings.Repeat("a1B2", 12),
+		"AIzaSyD-9tSrke72PouQMnMX", "sk-" + strings.Repeat("a1B2", 12), "sk-ant-api03-short",
+		"eyJhbGciOiJIUzI1NiJ9", "xoxb-123456789012-short",
 		"-----BEGIN PUBLIC KEY-----\nMFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAKj34Gkx\n-----END PUBLIC KEY-----",
 		"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
 		"123e4567-e89b-12d3-a456-426614174000",
