@@ -62,7 +62,7 @@ var builtinNames = []struct {
 	{Phone, []string{"phone", "phone number", "telephone", "tel", "mobile", "mobile number", "cell phone", "cellphone", "fax", "msisdn"}},
 	{BirthDate, []string{"birth date", "birthdate", "date of birth", "dob", "birthday", "birth day", "born on"}},
 	{Address, []string{"address", "street", "street address", "address line", "addr", "postal address", "home address", "billing address", "shipping address", "mailing address", "postcode", "post code", "zip code", "zipcode", "postal code"}},
-	{Name, []string{"first name", "last name", "full name", "given name", "family name", "middle name", "maiden name", "surname", "forename", "display name", "legal name", "customer name", "contact name", "patient name", "employee name", "person name", "holder name", "cardholder name", "account holder", "account name", "recipient name", "sender name", "billing name", "shipping name"}},
+	{Name, []string{"first name", "last name", "full name", "given name", "family name", "middle name", "maiden name", "surname", "forename", "display name", "legal name", "customer name", "contact name", "patient name", "employee name", "person name", "holder name", "cardholder name", "account holder", "recipient name", "sender name", "billing name", "shipping name"}},
 }
 
 // qualifierWords after a matched phrase say the column is about the value,

@@ -85,11 +85,13 @@ func findAll(dst []Finding, s, region string) []Finding {
 	last := 0   // end of the previous finding: spans never overlap
 	var kw int8 // keyword evidence anywhere in s: 0 not looked yet, 1 none, 2 some
 	for i := 0; i < len(s); {
-		c := s[i]
-		if !trigger[c] {
+		for i < len(s) && !trigger[s[i]] {
 			i++
-			continue
 		}
+		if i == len(s) {
+			break
+		}
+		c := s[i]
 		if c == '@' {
 			if st, en, ok := findEmail(s, i, last); ok {
 				dst = append(dst, Finding{st, en, Email, "email"})
@@ -121,9 +123,16 @@ func findAll(dst []Finding, s, region string) []Finding {
 			}
 			continue
 		}
-		if f, ok := findAt(s, i, region, &kw); ok {
-			dst = append(dst, f)
-			last, i = f.End, f.End
+		if isDigit(c) && digitRun(s, i) < 7 {
+			// no detector takes fewer than 7 digits (dates, prices, small ids)
+			for i < len(s) && isAlnum(s[i]) {
+				i++
+			}
+			continue
+		}
+		if en, d := findAt(s, i, region, &kw); d != detNone {
+			dst = append(dst, Finding{i, en, detectors[d].class, detectors[d].name})
+			last, i = en, en
 			continue
 		}
 		if isDigit(c) {
@@ -138,60 +147,106 @@ func findAll(dst []Finding, s, region string) []Finding {
 	return dst
 }
 
-// findAt tries every detector that can start at the word boundary i.
-func findAt(s string, i int, region string, kw *int8) (Finding, bool) {
+// digitRun counts the digits from i on, across the separators a card or
+// phone number may hold, stopping early once there are 7.
+func digitRun(s string, i int) int {
+	n := 0
+	for ; i < len(s) && n < 7; i++ {
+		c := s[i]
+		if isDigit(c) {
+			n++
+		} else if c != ' ' && c != '-' && c != '.' && c != '(' && c != ')' {
+			break
+		}
+	}
+	return n
+}
+
+// detector identifies what findAt proved, so the hot path returns two words
+// instead of a Finding.
+type detector uint8
+
+const (
+	detNone detector = iota
+	detCard
+	detIBAN
+	detAWS
+	detGoogle
+	detJWT
+	detGitHub
+	detSlack
+	detStripe
+	detAnthropic
+	detOpenAI
+	detSSN
+	detPhone
+)
+
+var detectors = [...]struct {
+	class Class
+	name  string
+}{
+	detCard: {Card, "card"}, detIBAN: {IBAN, "iban"}, detAWS: {Secret, "aws_access_key"},
+	detGoogle: {Secret, "google_api_key"}, detJWT: {Secret, "jwt"}, detGitHub: {Secret, "github_token"},
+	detSlack: {Secret, "slack_token"}, detStripe: {Secret, "stripe_key"}, detAnthropic: {Secret, "anthropic_key"},
+	detOpenAI: {Secret, "openai_key"}, detSSN: {SSN, "ssn"}, detPhone: {Phone, "phone"},
+}
+
+// findAt tries every detector that can start at the word boundary i and
+// returns where the proven value ends and which detector proved it.
+func findAt(s string, i int, region string, kw *int8) (int, detector) {
 	c := s[i]
 	switch {
 	case isDigit(c), c == '+', c == '(':
 		if isDigit(c) {
 			if en, ok := findCard(s, i); ok {
-				return Finding{i, en, Card, "card"}, true
+				return en, detCard
 			}
 		}
 		return findContextNumber(s, i, region, kw)
 	case isUpper(c):
 		if en, ok := findIBAN(s, i); ok {
-			return Finding{i, en, IBAN, "iban"}, true
+			return en, detIBAN
 		}
 		if en, ok := findAWSKey(s, i); ok {
-			return Finding{i, en, Secret, "aws_access_key"}, true
+			return en, detAWS
 		}
 		if strings.HasPrefix(s[i:], "AIza") {
 			if en := tokenEnd(s, i+4); en-i == 39 {
-				return Finding{i, en, Secret, "google_api_key"}, true
+				return en, detGoogle
 			}
 		}
 	case c == 'e':
 		if en, ok := findJWT(s, i); ok {
-			return Finding{i, en, Secret, "jwt"}, true
+			return en, detJWT
 		}
 	case c == 'g':
 		if en, ok := findGitHub(s, i); ok {
-			return Finding{i, en, Secret, "github_token"}, true
+			return en, detGitHub
 		}
 	case c == 'x':
 		if en, ok := findSlack(s, i); ok {
-			return Finding{i, en, Secret, "slack_token"}, true
+			return en, detSlack
 		}
 	case c == 's' || c == 'r':
 		if strings.HasPrefix(s[i:], "sk_live_") || strings.HasPrefix(s[i:], "rk_live_") {
 			if en := alnumEnd(s, i+8); en-(i+8) >= 24 && !(en < len(s) && isTokenByte(s[en])) {
-				return Finding{i, en, Secret, "stripe_key"}, true
+				return en, detStripe
 			}
 		}
 		if strings.HasPrefix(s[i:], "sk-ant-") {
 			if en := tokenEnd(s, i+7); en-i >= 90 {
-				return Finding{i, en, Secret, "anthropic_key"}, true
+				return en, detAnthropic
 			}
 		}
 		if strings.HasPrefix(s[i:], "sk-") {
 			// OpenAI keys carry "T3BlbkFJ" (base64 of "OpenAI") in the middle.
 			if en := tokenEnd(s, i+3); en-i >= 40 && strings.Contains(s[i:en], "T3BlbkFJ") {
-				return Finding{i, en, Secret, "openai_key"}, true
+				return en, detOpenAI
 			}
 		}
 	}
-	return Finding{}, false
+	return 0, detNone
 }
 
 func tokenEnd(s string, i int) int {
@@ -750,7 +805,7 @@ func isISODate(s string, i int) bool {
 
 // findContextNumber finds an SSN or phone number at i when a keyword within
 // the 40 bytes before it says what the number is.
-func findContextNumber(s string, i int, region string, kw *int8) (Finding, bool) {
+func findContextNumber(s string, i int, region string, kw *int8) (int, detector) {
 	j := i
 	digits := 0
 	for j < len(s) {
@@ -761,7 +816,7 @@ func findContextNumber(s string, i int, region string, kw *int8) (Finding, bool)
 			break
 		}
 		if digits > 15 {
-			return Finding{}, false
+			return 0, detNone
 		}
 		j++
 	}
@@ -769,7 +824,7 @@ func findContextNumber(s string, i int, region string, kw *int8) (Finding, bool)
 		j--
 	}
 	if digits < 7 || (j < len(s) && isWord(s[j])) || isISODate(s, i) {
-		return Finding{}, false
+		return 0, detNone
 	}
 	lo := i - 40
 	if lo < 0 {
@@ -784,15 +839,15 @@ func findContextNumber(s string, i int, region string, kw *int8) (Finding, bool)
 		}
 	}
 	if *kw == 1 {
-		return Finding{}, false
+		return 0, detNone
 	}
 	cand := s[i:j]
 	ssnWord, phoneWord := keywordsIn(s, lo, i)
 	if ssnWord && digits == 9 && ValidSSN(cand) {
-		return Finding{i, j, SSN, "ssn"}, true
+		return j, detSSN
 	}
 	if phoneWord && ValidPhone(cand, region) {
-		return Finding{i, j, Phone, "phone"}, true
+		return j, detPhone
 	}
-	return Finding{}, false
+	return 0, detNone
 }

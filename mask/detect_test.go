@@ -139,7 +139,8 @@ func TestFindSecrets(t *testing.T) {
 		"gha_IKrpwAM08O8zOsbGKSrSY0pLJf5R7L30RXfm",          // no such prefix
 		"xoxb-abc", "xoxz-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
 		"sk_test_4eC39HqLyjWDarjtT1zdp7dc", "sk_live_short",
-		"AIzaSyD-9tSrke72PouQMnMX", "sk-" + strings.Repeat("a1B2", 12),
+		"AIzaSyD-9tSrke72PouQMnMX", "sk-" + strings.Repeat("a1B2", 12), "sk-ant-api03-short",
+		"eyJhbGciOiJIUzI1NiJ9", "xoxb-123456789012-short",
 		"-----BEGIN PUBLIC KEY-----\nMFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAKj34Gkx\n-----END PUBLIC KEY-----",
 		"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
 		"123e4567-e89b-12d3-a456-426614174000",
@@ -218,6 +219,14 @@ func TestClassifyColumn(t *testing.T) {
 		"address_id": "", "mac_address": "", "name": "", "username": "", "company": "", "span": "",
 		"id": "", "created_at": "", "zip_count": "", "description": "", "emails_sent": "", "mobile_app_version": "",
 		"next_page_token": "", "shipping": "", "panel": "", "tip": "",
+		// everyday schema columns: precision for names too
+		"product_name": "", "company_name": "", "file_name": "", "host_name": "", "table_name": "", "account_name": "",
+		"order_id": "", "user_id": "", "customer_id": "", "amount": "", "currency": "", "quantity": "", "title": "",
+		"sku": "", "updated_at": "", "deleted_at": "", "status": "", "type": "", "country": "", "timezone": "",
+		"locale": "", "version": "", "is_mobile": "", "phone_country_code": "", "email_domain": "", "api_key_id": "",
+		"token_expires_at": "", "password_changed_at": "", "password_reset_required": "", "address_verified": "",
+		"birth_date_verified": "", "ip_range": "", "session_id": "", "hotel": "", "zip": "", "key": "", "hash": "",
+		"email_opt_in": "", "phone_type": "", "wallet_address": "", "server_address": "", "email_template": "",
 	}
 	for name, want := range cases {
 		assert.Equal(t, want, e.ClassifyColumn(name), name)

@@ -437,7 +437,11 @@ func BenchmarkE2EGuardedVsRaw(b *testing.B) {
 	require.NoError(b, err)
 	defer raw.Exec("DROP TABLE " + tbl)
 
-	e, err := mask.New(nil)
+	var cfg *mask.Config
+	if os.Getenv("GUARD_BENCH_SCAN_OFF") != "" {
+		cfg = &mask.Config{ValueScan: "off"}
+	}
+	e, err := mask.New(cfg)
 	require.NoError(b, err)
 	c, err := pq.NewConnector(dsn)
 	require.NoError(b, err)
