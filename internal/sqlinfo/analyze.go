@@ -3,6 +3,7 @@ package sqlinfo
 import (
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 	"unsafe"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -86,11 +87,17 @@ func (z *Analyzer) Analyze(d Dialect, query string) *Analysis {
 	// The lookup key aliases the scratch buffer; it is copied before it is
 	// stored (lru does not keep the key of a Get).
 	key := unsafe.String(unsafe.SliceData(s.key), len(s.key))
-	if e, ok := z.shapes.Get(key); ok && len(s.spans) == e.nstmts {
-		return rebase(e.a, query, s.spans)
+	// Invalid UTF-8 inside a literal is rejected by the PostgreSQL parser,
+	// so such a string must not take the facts of its shape.
+	valid := utf8.ValidString(query)
+	if valid {
+		if e, ok := z.shapes.Get(key); ok && len(s.spans) == e.nstmts {
+			return rebase(e.a, query, s.spans)
+		}
 	}
 	z.parses.Add(1)
 	a, sensitive := analyze(d, query, s.spans, res)
+	sensitive = sensitive || !valid
 	a.Fingerprint = readableFingerprint(s.key)
 	z.exact.Add(exactKey{d, query}, a)
 	if !sensitive {

@@ -14,6 +14,13 @@ import (
 // Statement per statement in it. sensitive reports that a fact depends on a
 // literal's value, so the result may only be reused for identical text.
 func analyzePostgres(q string, spans []span) (stmts []Statement, sensitive bool) {
+	defer func() {
+		// A tree shape the analyzer did not foresee is an unreadable
+		// statement, not a crash of the caller.
+		if r := recover(); r != nil {
+			stmts, sensitive = []Statement{unknownStatement(trimStatement(q), fmt.Sprintf("analyzer failure: %v", r))}, true
+		}
+	}()
 	tree, err := pg.Parse(q)
 	if err != nil {
 		return []Statement{unknownStatement(trimStatement(q), err.Error())}, true

@@ -195,6 +195,12 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 			for j < n && isDigit(q[j]) {
 				j++
 			}
+			if j < n && isIdentCont(d, q[j]) {
+				// "$1abc" is a lexer error: keep it as written.
+				raw(i, j)
+				i = j
+				continue
+			}
 			key = append(key, 0, markParam)
 			i = j
 		case c == '$' && d == Postgres:
@@ -217,10 +223,21 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 				i++
 			}
 		case isDigit(c) || (c == '.' && i+1 < n && isDigit(q[i+1])):
-			j := scanNumber(q, i)
-			if j < n && isIdentCont(d, q[j]) && d == MySQL && res.hazard == "" {
-				// MySQL reads "1abc" as an identifier, the parser as 1 abc.
-				res.hazard = "identifier starting with a digit"
+			j := scanNumber(d, q, i)
+			if j < n && (isIdentCont(d, q[j]) || (q[j] == '.' && d == Postgres && j+1 < n && q[j+1] != '.')) {
+				// A number run into a name ("1abc", "0b2", "1e"): PostgreSQL
+				// rejects it, MySQL reads it as an identifier where the parser
+				// library sees a number and a name. Never folded.
+				if d == MySQL && res.hazard == "" {
+					res.hazard = "identifier starting with a digit"
+				}
+				k := j
+				for k < n && (isIdentCont(d, q[k]) || q[k] == '.') {
+					k++
+				}
+				raw(i, k)
+				i = k
+				continue
 			}
 			key = append(key, 0, markNumber)
 			i = j
@@ -310,36 +327,58 @@ func scanQuoted(_ Dialect, q string, i int, delim byte, backslash bool) (int, bo
 	return len(q), false
 }
 
-// scanNumber returns the index just past the numeric literal at q[i]:
-// digits, underscores, a decimal point, an exponent, and radix prefixes.
-func scanNumber(q string, i int) int {
-	j := i
-	if q[j] == '0' && j+1 < len(q) && (q[j+1] == 'x' || q[j+1] == 'X' || q[j+1] == 'o' || q[j+1] == 'O' || q[j+1] == 'b' || q[j+1] == 'B') {
-		j += 2
-		for j < len(q) && (isDigit(q[j]) || q[j] == '_' || (q[j]|0x20) >= 'a' && (q[j]|0x20) <= 'f') {
-			j++
+// scanNumber returns the index just past the numeric literal at q[i], as the
+// dialect's lexer reads it: decimal digits (in PostgreSQL with single
+// underscores between them), a fraction, an exponent, or a 0x/0b (and in
+// PostgreSQL 0o) integer.
+func scanNumber(d Dialect, q string, i int) int {
+	n := len(q)
+	digits := func(j int, ok func(byte) bool) int {
+		// (_?digit)* starting at j
+		for j < n {
+			if ok(q[j]) {
+				j++
+			} else if d == Postgres && q[j] == '_' && j+1 < n && ok(q[j+1]) {
+				j += 2
+			} else {
+				break
+			}
 		}
 		return j
 	}
-	for j < len(q) && (isDigit(q[j]) || q[j] == '_') {
-		j++
-	}
-	if j < len(q) && q[j] == '.' && !(j+1 < len(q) && q[j+1] == '.') {
-		j++
-		for j < len(q) && (isDigit(q[j]) || q[j] == '_') {
-			j++
+	if q[i] == '0' && i+2 < n {
+		var ok func(byte) bool
+		switch q[i+1] {
+		case 'x', 'X':
+			ok = func(c byte) bool { return isDigit(c) || (c|0x20) >= 'a' && (c|0x20) <= 'f' }
+		case 'o', 'O':
+			if d == Postgres {
+				ok = func(c byte) bool { return c >= '0' && c <= '7' }
+			}
+		case 'b', 'B':
+			ok = func(c byte) bool { return c == '0' || c == '1' }
+		}
+		if ok != nil {
+			j := i + 2
+			if d == Postgres && q[j] == '_' && j+1 < n {
+				j++
+			}
+			if ok(q[j]) {
+				return digits(j, ok)
+			}
 		}
 	}
-	if j < len(q) && (q[j] == 'e' || q[j] == 'E') {
+	j := digits(i, isDigit)
+	if j < n && q[j] == '.' && !(j+1 < n && q[j+1] == '.') {
+		j = digits(j+1, isDigit)
+	}
+	if j < n && (q[j] == 'e' || q[j] == 'E') {
 		k := j + 1
-		if k < len(q) && (q[k] == '+' || q[k] == '-') {
+		if k < n && (q[k] == '+' || q[k] == '-') {
 			k++
 		}
-		if k < len(q) && isDigit(q[k]) {
-			for k < len(q) && isDigit(q[k]) {
-				k++
-			}
-			j = k
+		if k < n && isDigit(q[k]) {
+			j = digits(k, isDigit)
 		}
 	}
 	return j
