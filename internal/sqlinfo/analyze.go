@@ -1,6 +1,7 @@
 package sqlinfo
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -88,8 +89,9 @@ func (z *Analyzer) Analyze(d Dialect, query string) *Analysis {
 	// stored (lru does not keep the key of a Get).
 	key := unsafe.String(unsafe.SliceData(s.key), len(s.key))
 	// Invalid UTF-8 inside a literal is rejected by the PostgreSQL parser,
-	// so such a string must not take the facts of its shape.
-	valid := utf8.ValidString(query)
+	// and a NUL byte ends its input: such a string must not take the facts
+	// of its shape.
+	valid := utf8.ValidString(query) && strings.IndexByte(query, 0) < 0
 	if valid {
 		if e, ok := z.shapes.Get(key); ok && len(s.spans) == e.nstmts {
 			return rebase(e.a, query, s.spans)
@@ -123,6 +125,12 @@ func rebase(a *Analysis, query string, spans []span) *Analysis {
 func analyze(d Dialect, query string, spans []span, res scanResult) (*Analysis, bool) {
 	a := &Analysis{Dialect: d}
 	var sensitive bool
+	if strings.IndexByte(query, 0) >= 0 {
+		// The server reads a query as a C string (PostgreSQL) or would get
+		// text the parser reads differently: refuse to guess.
+		a.Statements = []Statement{unknownStatement(trimStatement(query), "query contains a NUL byte")}
+		return a, true
+	}
 	switch d {
 	case Postgres:
 		a.Statements, sensitive = analyzePostgres(query, spans)

@@ -195,8 +195,9 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 			for j < n && isDigit(q[j]) {
 				j++
 			}
-			if j < n && isIdentCont(d, q[j]) {
-				// "$1abc" is a lexer error: keep it as written.
+			if (j < n && isIdentCont(d, q[j])) || j-i > 9 {
+				// "$1abc" and a number past int32 are lexer errors: keep
+				// them as written.
 				raw(i, j)
 				i = j
 				continue
@@ -255,11 +256,31 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 						raw(i, n)
 						return finish(s, key, spans, res, hasToken, stmtStart, n)
 					}
+					if indexFrom(q[:end], "\\", j) >= 0 {
+						// An escape can be invalid ("\u12", "\xff") and
+						// fail the lexer: such text is never folded.
+						raw(i, end)
+						i = end
+						continue
+					}
 					key = append(key, word...)
 					key = append(key, 0, markString)
 					i = end
 					continue
-				case "b", "B", "x", "X", "n", "N":
+				case "b", "B", "x", "X":
+					// Bit and hex strings can be invalid by content (an odd
+					// number of hex digits): kept as written.
+					end := j + 1
+					for end < n && q[end] != '\'' {
+						end++
+					}
+					if end < n {
+						end++
+					}
+					raw(i, end)
+					i = end
+					continue
+				case "n", "N":
 					end, ok := scanQuoted(d, q, j, '\'', d == MySQL)
 					if !ok {
 						raw(i, n)
@@ -277,12 +298,9 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 					raw(i, n)
 					return finish(s, key, spans, res, hasToken, stmtStart, n)
 				}
-				if q[j+1] == '"' {
-					raw(i, end)
-				} else {
-					key = append(key, q[i:j+1]...)
-					key = append(key, 0, markString)
-				}
+				// Unicode escapes can be invalid and fail the lexer: kept
+				// as written.
+				raw(i, end)
 				i = end
 				continue
 			}
