@@ -157,6 +157,8 @@ func TestFoldKeepsNonLiteralText(t *testing.T) {
 		{"SELECT E'\\u12'", "SELECT E'\\u1234'"},
 		{"SELECT $1", "SELECT $99999999999"},
 		{"SELECT X'4'", "SELECT X'41'"},
+		{"FETCH 1 FROM c", "FETCH 99999999999 FROM c"},
+		{"SELECT 1", "SELECT 1.0"},
 		{"SELECT 1 /* a */", "SELECT 1 /* b */"},
 		{"SELECT x1", "SELECT x2"},
 		{"SELECT E'a\\'; DROP TABLE t; --'", "SELECT 'a\\'; DROP TABLE t; --'"},

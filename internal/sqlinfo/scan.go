@@ -10,11 +10,13 @@ package sqlinfo
 //
 // The key never contains a marker sequence that ordinary text could produce:
 // a NUL byte in the text is written as NUL '0', and markers are NUL followed by
-// 's' (string), 'n' (number) or 'p' (numbered placeholder).
+// 's' (string), 'n' or 'f' (number, by lexical class) or 'p' (numbered
+// placeholder).
 
 const (
 	markString = 's'
-	markNumber = 'n'
+	markNumber = 'n' // an integer that fits int32 (the lexers' ICONST)
+	markFloat  = 'f' // any other number: the grammar treats it differently
 	markParam  = 'p'
 )
 
@@ -240,7 +242,7 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 				i = k
 				continue
 			}
-			key = append(key, 0, markNumber)
+			key = append(key, 0, numberClass(q[i:j]))
 			i = j
 		case isIdentStart(c):
 			j := i + 1
@@ -447,4 +449,41 @@ func trimStatement(s string) string {
 		}
 		s = s[i:j]
 	}
+}
+
+// numberClass tells an integer that fits int32 from every other number: the
+// grammar accepts them in different places (FETCH 1 but not FETCH 1e20), so
+// they must never share a key.
+func numberClass(lit string) byte {
+	base, digits := uint64(10), lit
+	if len(lit) > 2 && lit[0] == '0' {
+		switch lit[1] | 0x20 {
+		case 'x':
+			base, digits = 16, lit[2:]
+		case 'o':
+			base, digits = 8, lit[2:]
+		case 'b':
+			base, digits = 2, lit[2:]
+		}
+	}
+	var v uint64
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		var x uint64
+		switch {
+		case c == '_':
+			continue
+		case isDigit(c):
+			x = uint64(c - '0')
+		case base == 16 && (c|0x20) >= 'a' && (c|0x20) <= 'f':
+			x = uint64(c|0x20-'a') + 10
+		default:
+			return markFloat // a fraction or an exponent
+		}
+		v = v*base + x
+		if v > 1<<31-1 {
+			return markFloat
+		}
+	}
+	return markNumber
 }
