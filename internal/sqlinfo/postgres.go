@@ -475,6 +475,9 @@ func (a *pgAnalysis) copyStmt(s *pg.CopyStmt) {
 			}
 		}
 	}
+	// FROM '' and FROM STDIN look alike in the tree (an empty file name):
+	// the file fact depends on the literal, so COPY is never shared by shape.
+	a.sensitive = true
 	switch {
 	case s.GetIsProgram():
 		a.danger(ProgramExecution)
