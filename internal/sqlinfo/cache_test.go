@@ -20,6 +20,8 @@ var literalPairs = []struct {
 	{Postgres, "EXPLAIN (ANALYZE 0) DELETE FROM t", "EXPLAIN (ANALYZE 1) DELETE FROM t", effectFact},
 	{Postgres, "EXPLAIN (ANALYZE 'off') DELETE FROM t", "EXPLAIN (ANALYZE 'on') DELETE FROM t", effectFact},
 	{Postgres, "SELECT $x$a$x$; SELECT 1", "SELECT $x$a$x$; SELECT 1 WHERE", countFact},
+	{Postgres, "DO LANGUAGE 'plpgsql' $$ BEGIN END $$", "DO LANGUAGE 'plpython3u' $$ BEGIN END $$", effectFact},
+	{Postgres, "COPY t FROM '/etc/passwd'", "COPY t FROM ''", effectFact},
 	{MySQL, "DELETE FROM t WHERE 1=2", "DELETE FROM t WHERE 1=1", whereFact},
 	{MySQL, "UPDATE t SET x = 1 WHERE 0", "UPDATE t SET x = 1 WHERE 1", whereFact},
 	{MySQL, "SELECT id FROM t LIMIT 10", "SELECT id FROM t LIMIT 100000", limitFact},

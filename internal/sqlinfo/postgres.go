@@ -201,6 +201,7 @@ func (a *pgAnalysis) statement(n *pg.Node) {
 		a.danger(DynamicSQL)
 		for _, o := range n.GetDoStmt().GetArgs() {
 			if d := o.GetDefElem(); d != nil && d.GetDefname() == "language" {
+				a.sensitive = true // LANGUAGE 'plpython3u' may be a literal
 				if untrustedLanguage(d.GetArg().GetString_().GetSval()) {
 					a.danger(ProgramExecution)
 				}
@@ -297,6 +298,7 @@ func (a *pgAnalysis) statement(n *pg.Node) {
 		}
 		for _, o := range s.GetOptions() {
 			if d := o.GetDefElem(); d != nil && d.GetDefname() == "language" {
+				a.sensitive = true // LANGUAGE 'plpython3u' may be a literal
 				if untrustedLanguage(d.GetArg().GetString_().GetSval()) {
 					a.danger(ProgramExecution)
 				}
