@@ -133,6 +133,10 @@ func analyze(d Dialect, query string, spans []span, res scanResult) (*Analysis, 
 	}
 	switch d {
 	case Postgres:
+		if res.hazard != "" {
+			a.Statements, sensitive = []Statement{unknownStatement(trimStatement(query), "ambiguous text: "+res.hazard)}, true
+			break
+		}
 		a.Statements, sensitive = analyzePostgres(query, spans)
 	case MySQL:
 		a.Statements, sensitive = analyzeMySQL(query, spans, res.hazard)

@@ -20,6 +20,9 @@ const (
 	markParam  = 'p'
 )
 
+// maxCommentDepth bounds PostgreSQL comment nesting; deeper text is Unknown.
+const maxCommentDepth = 64
+
 // span is one statement's byte range in the query.
 type span struct{ start, end int }
 
@@ -157,6 +160,10 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 			for j < n && depth > 0 {
 				if q[j] == '/' && j+1 < n && q[j+1] == '*' {
 					depth++
+					if depth > maxCommentDepth && res.hazard == "" {
+						// The parser's lexer slows quadratically with depth.
+						res.hazard = "comments nested too deeply"
+					}
 					j += 2
 				} else if q[j] == '*' && j+1 < n && q[j+1] == '/' {
 					depth--
