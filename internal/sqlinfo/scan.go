@@ -375,15 +375,22 @@ func scanNumber(d Dialect, q string, i int) int {
 	}
 	if q[i] == '0' && i+2 < n {
 		var ok func(byte) bool
+		// MySQL knows only a lower-case 0x here (0X1 and 0b1 read
+		// differently in the server and the parser: left unfolded, they
+		// raise the digit-identifier hazard).
 		switch q[i+1] {
 		case 'x', 'X':
-			ok = func(c byte) bool { return isDigit(c) || (c|0x20) >= 'a' && (c|0x20) <= 'f' }
+			if d == Postgres || q[i+1] == 'x' {
+				ok = func(c byte) bool { return isDigit(c) || (c|0x20) >= 'a' && (c|0x20) <= 'f' }
+			}
 		case 'o', 'O':
 			if d == Postgres {
 				ok = func(c byte) bool { return c >= '0' && c <= '7' }
 			}
 		case 'b', 'B':
-			ok = func(c byte) bool { return c == '0' || c == '1' }
+			if d == Postgres {
+				ok = func(c byte) bool { return c == '0' || c == '1' }
+			}
 		}
 		if ok != nil {
 			j := i + 2
