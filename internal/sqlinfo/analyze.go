@@ -68,13 +68,13 @@ func Analyze(d Dialect, query string) *Analysis {
 }
 
 // Analyze returns the facts about query read in dialect d. A dialect other
-// than Postgres and MySQL yields an Unknown statement.
+// than Postgres, MySQL and SQLite yields an Unknown statement.
 //
 // The returned *Analysis may be shared with other callers: treat it, and
 // every slice in it, as read-only. Statement.Text always holds this query's
 // own text.
 func (z *Analyzer) Analyze(d Dialect, query string) *Analysis {
-	if d != Postgres && d != MySQL {
+	if d != Postgres && d != MySQL && d != SQLite {
 		return &Analysis{Dialect: d, Fingerprint: query, Statements: []Statement{unknownStatement(trimStatement(query), "unsupported dialect "+string(d))}}
 	}
 	// A byte-identical string (a parameterized statement run again) is
@@ -140,6 +140,14 @@ func analyze(d Dialect, query string, spans []span, res scanResult) (*Analysis, 
 		a.Statements, sensitive = analyzePostgres(query, spans)
 	case MySQL:
 		a.Statements, sensitive = analyzeMySQL(query, spans, res.hazard)
+	case SQLite:
+		if res.hazard != "" {
+			a.Statements, sensitive = []Statement{unknownStatement(trimStatement(query), "ambiguous text: "+res.hazard)}, true
+			break
+		}
+		var parse []byte
+		foldSQLite(query, &scratch{}, &parse)
+		a.Statements, sensitive = analyzePostgresText(string(parse), query, spans)
 	}
 	// The shape cache relies on every string of a shape splitting the same
 	// way; when the parser and the scanner disagree, share nothing.

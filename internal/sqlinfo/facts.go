@@ -9,6 +9,9 @@ type Dialect string
 const (
 	Postgres Dialect = "postgres"
 	MySQL    Dialect = "mysql"
+	// SQLite is read with the PostgreSQL grammar after SQLite's own
+	// tokenizer has split the text and rewritten its parameters.
+	SQLite Dialect = "sqlite"
 )
 
 // Effect classifies what a statement does, not how it starts.

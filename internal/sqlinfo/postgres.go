@@ -14,27 +14,33 @@ import (
 // Statement per statement in it. sensitive reports that a fact depends on a
 // literal's value, so the result may only be reused for identical text.
 func analyzePostgres(q string, spans []span) (stmts []Statement, sensitive bool) {
+	return analyzePostgresText(q, q, spans)
+}
+
+// analyzePostgresText parses q; statement texts are taken from orig (which
+// q was rewritten from) through spans when they match the parser's count.
+func analyzePostgresText(q, orig string, spans []span) (stmts []Statement, sensitive bool) {
 	defer func() {
 		// A tree shape the analyzer did not foresee is an unreadable
 		// statement, not a crash of the caller.
 		if r := recover(); r != nil {
-			stmts, sensitive = []Statement{unknownStatement(trimStatement(q), fmt.Sprintf("analyzer failure: %v", r))}, true
+			stmts, sensitive = []Statement{unknownStatement(trimStatement(orig), fmt.Sprintf("analyzer failure: %v", r))}, true
 		}
 	}()
 	tree, err := pg.Parse(q)
 	if err != nil {
-		return []Statement{unknownStatement(trimStatement(q), err.Error())}, true
+		return []Statement{unknownStatement(trimStatement(orig), err.Error())}, true
 	}
 	raw := tree.GetStmts()
 	if len(raw) == 0 {
-		return []Statement{unknownStatement(trimStatement(q), "no statement")}, true
+		return []Statement{unknownStatement(trimStatement(orig), "no statement")}, true
 	}
 	useSpans := len(spans) == len(raw)
 	stmts = make([]Statement, len(raw))
 	for i, rs := range raw {
 		var text string
 		if useSpans {
-			text = trimStatement(q[spans[i].start:spans[i].end])
+			text = trimStatement(orig[spans[i].start:spans[i].end])
 		} else {
 			start := int(rs.GetStmtLocation())
 			end := len(q)

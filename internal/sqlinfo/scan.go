@@ -52,13 +52,16 @@ func isIdentStart(c byte) bool {
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func isIdentCont(d Dialect, c byte) bool {
-	return isIdentStart(c) || isDigit(c) || (c == '$' && d == Postgres)
+	return isIdentStart(c) || isDigit(c) || (c == '$' && d != MySQL)
 }
 
 // fold scans q in dialect d, appends the key to s.key (after a dialect byte)
 // and records the statement spans (ranges between top-level semicolons that
 // contain at least one token) in s.spans.
 func fold(d Dialect, q string, s *scratch) scanResult {
+	if d == SQLite {
+		return foldSQLite(q, s, nil)
+	}
 	var res scanResult
 	key := s.key[:0]
 	spans := s.spans[:0]
