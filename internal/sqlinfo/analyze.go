@@ -14,6 +14,10 @@ import (
 // Analyze remembers.
 const DefaultCacheSize = 4096
 
+// MaxCachedQueryLen is the longest query string kept in the cache; longer
+// ones are analyzed on every call.
+const MaxCachedQueryLen = 64 << 10
+
 // Analyzer analyzes query strings and caches the result per statement shape.
 // It is safe for concurrent use.
 type Analyzer struct {
@@ -101,6 +105,11 @@ func (z *Analyzer) Analyze(d Dialect, query string) *Analysis {
 	a, sensitive := analyze(d, query, s.spans, res)
 	sensitive = sensitive || !valid
 	a.Fingerprint = readableFingerprint(s.key)
+	if len(query) > MaxCachedQueryLen {
+		// The cache is bounded by entries; huge strings would make it
+		// unbounded in bytes. They are analyzed every time.
+		return a
+	}
 	z.exact.Add(exactKey{d, query}, a)
 	if !sensitive {
 		// Other strings of this shape differ only in literals no fact

@@ -2,6 +2,7 @@ package sqlinfo
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -176,5 +177,21 @@ func TestFoldKeepsNonLiteralText(t *testing.T) {
 	}
 	if key(MySQL, `SELECT "a"`) != key(MySQL, `SELECT "b\"c"`) {
 		t.Errorf("mysql double-quoted strings were not folded")
+	}
+}
+
+func TestHugeQueriesAreNotCached(t *testing.T) {
+	z := NewAnalyzer(8)
+	q := "SELECT 1 AS x" + strings.Repeat(" ", MaxCachedQueryLen)
+	for i := 0; i < 3; i++ {
+		if e := z.Analyze(Postgres, q).Effect(); e != Read {
+			t.Fatalf("effect %s", e)
+		}
+	}
+	if n := z.parses.Load(); n != 3 {
+		t.Errorf("parsed %d times, want 3 (not cached)", n)
+	}
+	if z.exact.Len() != 0 || z.shapes.Len() != 0 {
+		t.Errorf("huge string kept in the cache")
 	}
 }
