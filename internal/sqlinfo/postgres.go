@@ -295,6 +295,32 @@ func (a *pgAnalysis) statement(n *pg.Node) {
 		a.danger(ProgramExecution)
 	case n.GetDropStmt() != nil:
 		a.dropStmt(n.GetDropStmt())
+	case n.GetAlterTableStmt() != nil:
+		a.set("ALTER "+objectTypeName(n.GetAlterTableStmt().GetObjtype()), DDL)
+		a.ddlTargets(n.GetAlterTableStmt())
+		for _, c := range n.GetAlterTableStmt().GetCmds() {
+			switch c.GetAlterTableCmd().GetSubtype() {
+			case pg.AlterTableType_AT_ChangeOwner, pg.AlterTableType_AT_DisableRowSecurity,
+				pg.AlterTableType_AT_NoForceRowSecurity:
+				// New owner, or row-level security off: who may see what changes.
+				a.danger(PrivilegeChange)
+			}
+		}
+	case n.GetRenameStmt() != nil:
+		rs := n.GetRenameStmt()
+		t := rs.GetRenameType()
+		if t == pg.ObjectType_OBJECT_COLUMN || t == pg.ObjectType_OBJECT_TABCONSTRAINT {
+			t = rs.GetRelationType()
+		}
+		a.set("ALTER "+objectTypeName(t), DDL)
+		a.ddlTargets(rs)
+	case n.GetAlterOwnerStmt() != nil:
+		a.set("ALTER "+objectTypeName(n.GetAlterOwnerStmt().GetObjectType()), DDL)
+		a.danger(PrivilegeChange)
+		a.ddlTargets(n.GetAlterOwnerStmt())
+	case n.GetAlterObjectSchemaStmt() != nil:
+		a.set("ALTER "+objectTypeName(n.GetAlterObjectSchemaStmt().GetObjectType()), DDL)
+		a.ddlTargets(n.GetAlterObjectSchemaStmt())
 	case n.GetCreateFunctionStmt() != nil:
 		s := n.GetCreateFunctionStmt()
 		if s.GetIsProcedure() {
@@ -553,11 +579,18 @@ var relationObjectTypes = map[pg.ObjectType]string{
 	pg.ObjectType_OBJECT_FOREIGN_TABLE: "FOREIGN TABLE",
 }
 
-func (a *pgAnalysis) dropStmt(s *pg.DropStmt) {
-	kind, isRel := relationObjectTypes[s.GetRemoveType()]
-	if !isRel {
-		kind = strings.ReplaceAll(strings.TrimPrefix(s.GetRemoveType().String(), "OBJECT_"), "_", " ")
+// objectTypeName renders an object type for a command tag: TABLE, VIEW,
+// MATERIALIZED VIEW, FUNCTION...
+func objectTypeName(t pg.ObjectType) string {
+	if name, ok := relationObjectTypes[t]; ok {
+		return name
 	}
+	return strings.ReplaceAll(strings.TrimPrefix(t.String(), "OBJECT_"), "_", " ")
+}
+
+func (a *pgAnalysis) dropStmt(s *pg.DropStmt) {
+	_, isRel := relationObjectTypes[s.GetRemoveType()]
+	kind := objectTypeName(s.GetRemoveType())
 	a.set("DROP "+kind, DDL)
 	switch s.GetRemoveType() {
 	case pg.ObjectType_OBJECT_ROLE:
