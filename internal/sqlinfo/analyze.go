@@ -1,8 +1,10 @@
 package sqlinfo
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 	"unsafe"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -11,6 +13,10 @@ import (
 // DefaultCacheSize is the number of statement shapes the package-level
 // Analyze remembers.
 const DefaultCacheSize = 4096
+
+// MaxCachedQueryLen is the longest query string kept in the cache; longer
+// ones are analyzed on every call.
+const MaxCachedQueryLen = 64 << 10
 
 // Analyzer analyzes query strings and caches the result per statement shape.
 // It is safe for concurrent use.
@@ -66,13 +72,13 @@ func Analyze(d Dialect, query string) *Analysis {
 }
 
 // Analyze returns the facts about query read in dialect d. A dialect other
-// than Postgres and MySQL yields an Unknown statement.
+// than Postgres, MySQL and SQLite yields an Unknown statement.
 //
 // The returned *Analysis may be shared with other callers: treat it, and
 // every slice in it, as read-only. Statement.Text always holds this query's
 // own text.
 func (z *Analyzer) Analyze(d Dialect, query string) *Analysis {
-	if d != Postgres && d != MySQL {
+	if d != Postgres && d != MySQL && d != SQLite {
 		return &Analysis{Dialect: d, Fingerprint: query, Statements: []Statement{unknownStatement(trimStatement(query), "unsupported dialect "+string(d))}}
 	}
 	// A byte-identical string (a parameterized statement run again) is
@@ -86,12 +92,24 @@ func (z *Analyzer) Analyze(d Dialect, query string) *Analysis {
 	// The lookup key aliases the scratch buffer; it is copied before it is
 	// stored (lru does not keep the key of a Get).
 	key := unsafe.String(unsafe.SliceData(s.key), len(s.key))
-	if e, ok := z.shapes.Get(key); ok && len(s.spans) == e.nstmts {
-		return rebase(e.a, query, s.spans)
+	// Invalid UTF-8 inside a literal is rejected by the PostgreSQL parser,
+	// and a NUL byte ends its input: such a string must not take the facts
+	// of its shape.
+	valid := utf8.ValidString(query) && strings.IndexByte(query, 0) < 0
+	if valid {
+		if e, ok := z.shapes.Get(key); ok && len(s.spans) == e.nstmts {
+			return rebase(e.a, query, s.spans)
+		}
 	}
 	z.parses.Add(1)
 	a, sensitive := analyze(d, query, s.spans, res)
+	sensitive = sensitive || !valid
 	a.Fingerprint = readableFingerprint(s.key)
+	if len(query) > MaxCachedQueryLen {
+		// The cache is bounded by entries; huge strings would make it
+		// unbounded in bytes. They are analyzed every time.
+		return a
+	}
 	z.exact.Add(exactKey{d, query}, a)
 	if !sensitive {
 		// Other strings of this shape differ only in literals no fact
@@ -116,11 +134,29 @@ func rebase(a *Analysis, query string, spans []span) *Analysis {
 func analyze(d Dialect, query string, spans []span, res scanResult) (*Analysis, bool) {
 	a := &Analysis{Dialect: d}
 	var sensitive bool
+	if strings.IndexByte(query, 0) >= 0 {
+		// The server reads a query as a C string (PostgreSQL) or would get
+		// text the parser reads differently: refuse to guess.
+		a.Statements = []Statement{unknownStatement(trimStatement(query), "query contains a NUL byte")}
+		return a, true
+	}
 	switch d {
 	case Postgres:
+		if res.hazard != "" {
+			a.Statements, sensitive = []Statement{unknownStatement(trimStatement(query), "ambiguous text: "+res.hazard)}, true
+			break
+		}
 		a.Statements, sensitive = analyzePostgres(query, spans)
 	case MySQL:
 		a.Statements, sensitive = analyzeMySQL(query, spans, res.hazard)
+	case SQLite:
+		if res.hazard != "" {
+			a.Statements, sensitive = []Statement{unknownStatement(trimStatement(query), "ambiguous text: "+res.hazard)}, true
+			break
+		}
+		var parse []byte
+		foldSQLite(query, &scratch{}, &parse)
+		a.Statements, sensitive = analyzePostgresText(string(parse), query, spans)
 	}
 	// The shape cache relies on every string of a shape splitting the same
 	// way; when the parser and the scanner disagree, share nothing.

@@ -2,6 +2,7 @@ package sqlinfo
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -20,6 +21,8 @@ var literalPairs = []struct {
 	{Postgres, "EXPLAIN (ANALYZE 0) DELETE FROM t", "EXPLAIN (ANALYZE 1) DELETE FROM t", effectFact},
 	{Postgres, "EXPLAIN (ANALYZE 'off') DELETE FROM t", "EXPLAIN (ANALYZE 'on') DELETE FROM t", effectFact},
 	{Postgres, "SELECT $x$a$x$; SELECT 1", "SELECT $x$a$x$; SELECT 1 WHERE", countFact},
+	{Postgres, "DO LANGUAGE 'plpgsql' $$ BEGIN END $$", "DO LANGUAGE 'plpython3u' $$ BEGIN END $$", effectFact},
+	{Postgres, "COPY t FROM '/etc/passwd'", "COPY t FROM ''", effectFact},
 	{MySQL, "DELETE FROM t WHERE 1=2", "DELETE FROM t WHERE 1=1", whereFact},
 	{MySQL, "UPDATE t SET x = 1 WHERE 0", "UPDATE t SET x = 1 WHERE 1", whereFact},
 	{MySQL, "SELECT id FROM t LIMIT 10", "SELECT id FROM t LIMIT 100000", limitFact},
@@ -142,9 +145,8 @@ func TestFoldKeepsNonLiteralText(t *testing.T) {
 	}
 	same := [][2]string{
 		{"SELECT 'a', 1, $1", "SELECT 'bb', 22, $9"},
-		{"SELECT E'\\'' ", "SELECT E'x' "},
+		{"SELECT E'it''s' ", "SELECT E'x' "},
 		{"SELECT $a$ x $a$", "SELECT $b$ y $b$"},
-		{"SELECT U&'\\0041'", "SELECT U&'b'"},
 	}
 	for _, p := range same {
 		if key(Postgres, p[0]) != key(Postgres, p[1]) {
@@ -154,6 +156,12 @@ func TestFoldKeepsNonLiteralText(t *testing.T) {
 	differ := [][2]string{
 		{"SELECT a ? b", "SELECT a 'x' b"},
 		{"SELECT \"a\"", "SELECT \"b\""},
+		{"SELECT U&'\\0041'", "SELECT U&'\\zzzz'"},
+		{"SELECT E'\\u12'", "SELECT E'\\u1234'"},
+		{"SELECT $1", "SELECT $99999999999"},
+		{"SELECT X'4'", "SELECT X'41'"},
+		{"FETCH 1 FROM c", "FETCH 99999999999 FROM c"},
+		{"SELECT 1", "SELECT 1.0"},
 		{"SELECT 1 /* a */", "SELECT 1 /* b */"},
 		{"SELECT x1", "SELECT x2"},
 		{"SELECT E'a\\'; DROP TABLE t; --'", "SELECT 'a\\'; DROP TABLE t; --'"},
@@ -169,5 +177,21 @@ func TestFoldKeepsNonLiteralText(t *testing.T) {
 	}
 	if key(MySQL, `SELECT "a"`) != key(MySQL, `SELECT "b\"c"`) {
 		t.Errorf("mysql double-quoted strings were not folded")
+	}
+}
+
+func TestHugeQueriesAreNotCached(t *testing.T) {
+	z := NewAnalyzer(8)
+	q := "SELECT 1 AS x" + strings.Repeat(" ", MaxCachedQueryLen)
+	for i := 0; i < 3; i++ {
+		if e := z.Analyze(Postgres, q).Effect(); e != Read {
+			t.Fatalf("effect %s", e)
+		}
+	}
+	if n := z.parses.Load(); n != 3 {
+		t.Errorf("parsed %d times, want 3 (not cached)", n)
+	}
+	if z.exact.Len() != 0 || z.shapes.Len() != 0 {
+		t.Errorf("huge string kept in the cache")
 	}
 }

@@ -21,7 +21,7 @@ type corpusCase struct {
 
 // loadCorpus reads testdata/corpus.txt. Format:
 //
-//	pg: SELECT ...            the statement (my: for MySQL)
+//	pg: SELECT ...            the statement (my: MySQL, sq: SQLite)
 //	 | more text              continuation line, joined with a newline
 //	=> effect=read reads=a,b  expected facts (several "=>" lines allowed)
 func loadCorpus(t *testing.T) []corpusCase {
@@ -41,10 +41,13 @@ func loadCorpus(t *testing.T) []corpusCase {
 		trimmed := strings.TrimSpace(line)
 		switch {
 		case trimmed == "" || strings.HasPrefix(trimmed, "#"):
-		case strings.HasPrefix(line, "pg: "), strings.HasPrefix(line, "my: "):
+		case strings.HasPrefix(line, "pg: "), strings.HasPrefix(line, "my: "), strings.HasPrefix(line, "sq: "):
 			d := Postgres
-			if line[:2] == "my" {
+			switch line[:2] {
+			case "my":
 				d = MySQL
+			case "sq":
+				d = SQLite
 			}
 			cases = append(cases, corpusCase{line: n, dialect: d, query: line[4:]})
 		case strings.HasPrefix(trimmed, "| ") || trimmed == "|":

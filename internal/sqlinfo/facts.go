@@ -9,6 +9,9 @@ type Dialect string
 const (
 	Postgres Dialect = "postgres"
 	MySQL    Dialect = "mysql"
+	// SQLite is read with the PostgreSQL grammar after SQLite's own
+	// tokenizer has split the text and rewritten its parameters.
+	SQLite Dialect = "sqlite"
 )
 
 // Effect classifies what a statement does, not how it starts.
@@ -97,9 +100,13 @@ type Statement struct {
 	Writes []Relation
 	// HasWhere is true when an UPDATE or DELETE has a WHERE clause.
 	HasWhere bool
-	// WhereAlwaysTrue is true when that WHERE is trivially true (1=1, true, x OR 1=1).
+	// WhereAlwaysTrue is true when that WHERE is trivially true (1=1, true,
+	// 'a'='a', x OR 1=1, NOT false, id = id, x LIKE '%'...). It is also true
+	// when a data-modifying CTE updates or deletes with no WHERE or a
+	// trivially true one: the statement changes every row of a table.
 	WhereAlwaysTrue bool
-	// Limit is the statement's constant LIMIT, or -1 when it has none.
+	// Limit is the statement's constant LIMIT (or FETCH FIRST), or -1 when it
+	// has none or the limit is not a constant (LIMIT $1).
 	Limit int64
 	// Functions are the lower-cased names of the functions called, schema-qualified when written so.
 	Functions []string
@@ -122,6 +129,9 @@ func (s *Statement) HasDanger(d Danger) bool {
 }
 
 // Analysis is what the analyzer knows about a whole query string.
+//
+// An *Analysis returned by Analyze may be shared through the cache with
+// other callers and goroutines: treat it and every slice in it as read-only.
 type Analysis struct {
 	Dialect Dialect
 	// Fingerprint identifies the statement's shape: literals and placeholders

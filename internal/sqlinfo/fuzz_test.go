@@ -63,3 +63,10 @@ func FuzzAnalyzeMySQL(f *testing.F) {
 		checkFuzz(t, MySQL, q)
 	})
 }
+
+func FuzzAnalyzeSQLite(f *testing.F) {
+	addCorpusSeeds(f, SQLite)
+	f.Fuzz(func(t *testing.T, q string) {
+		checkFuzz(t, SQLite, q)
+	})
+}

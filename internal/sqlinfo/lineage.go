@@ -167,6 +167,21 @@ func (sc *scope) star(qualifier string) []column {
 }
 
 func appendRefs(dst []ColumnRef, refs ...ColumnRef) []ColumnRef {
+	if len(dst)*len(refs) > 256 {
+		// Large lists (a column over hundreds of tables) dedupe by set, so
+		// crafted text cannot make the analysis quadratic.
+		seen := make(map[ColumnRef]bool, len(dst)+len(refs))
+		for _, d := range dst {
+			seen[d] = true
+		}
+		for _, r := range refs {
+			if !seen[r] {
+				seen[r] = true
+				dst = append(dst, r)
+			}
+		}
+		return dst
+	}
 outer:
 	for _, r := range refs {
 		for _, d := range dst {

@@ -182,8 +182,7 @@ func (a *myAnalysis) statement(tree sqlparser.Statement, text string) {
 	case *sqlparser.OtherRead:
 		a.otherRead(text)
 	case *sqlparser.OtherAdmin:
-		word := strings.ToUpper(firstWord(text))
-		a.set(word, Utility)
+		a.set(keyword(text), Utility)
 	default:
 		a.set("", Unknown)
 		a.st.Error = fmt.Sprintf("statement kind %T is not classified", tree)
@@ -193,7 +192,9 @@ func (a *myAnalysis) statement(tree sqlparser.Statement, text string) {
 // otherRead handles EXPLAIN and DESCRIBE, which the parser skips: the
 // explained statement is analyzed here, and EXPLAIN ANALYZE of a write runs it.
 func (a *myAnalysis) otherRead(text string) {
-	a.set(strings.ToUpper(firstWord(text)), Read)
+	// These facts come from the text after the keyword, literals included.
+	a.sensitive = true
+	a.set(keyword(text), Read)
 	rest := strings.TrimSpace(text[len(firstWord(text)):])
 	analyze := false
 	for {
@@ -733,4 +734,14 @@ func hasLiteral(e sqlparser.Expr) bool {
 		return !found, nil
 	}, e)
 	return found
+}
+
+// keyword returns the leading keyword of a statement, upper-cased.
+func keyword(text string) string {
+	text = strings.TrimLeft(text, " \t\r\n\f\v")
+	i := 0
+	for i < len(text) && ((text[i]|0x20) >= 'a' && (text[i]|0x20) <= 'z') {
+		i++
+	}
+	return strings.ToUpper(text[:i])
 }

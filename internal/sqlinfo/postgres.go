@@ -14,20 +14,33 @@ import (
 // Statement per statement in it. sensitive reports that a fact depends on a
 // literal's value, so the result may only be reused for identical text.
 func analyzePostgres(q string, spans []span) (stmts []Statement, sensitive bool) {
+	return analyzePostgresText(q, q, spans)
+}
+
+// analyzePostgresText parses q; statement texts are taken from orig (which
+// q was rewritten from) through spans when they match the parser's count.
+func analyzePostgresText(q, orig string, spans []span) (stmts []Statement, sensitive bool) {
+	defer func() {
+		// A tree shape the analyzer did not foresee is an unreadable
+		// statement, not a crash of the caller.
+		if r := recover(); r != nil {
+			stmts, sensitive = []Statement{unknownStatement(trimStatement(orig), fmt.Sprintf("analyzer failure: %v", r))}, true
+		}
+	}()
 	tree, err := pg.Parse(q)
 	if err != nil {
-		return []Statement{unknownStatement(trimStatement(q), err.Error())}, true
+		return []Statement{unknownStatement(trimStatement(orig), err.Error())}, true
 	}
 	raw := tree.GetStmts()
 	if len(raw) == 0 {
-		return []Statement{unknownStatement(trimStatement(q), "no statement")}, true
+		return []Statement{unknownStatement(trimStatement(orig), "no statement")}, true
 	}
 	useSpans := len(spans) == len(raw)
 	stmts = make([]Statement, len(raw))
 	for i, rs := range raw {
 		var text string
 		if useSpans {
-			text = trimStatement(q[spans[i].start:spans[i].end])
+			text = trimStatement(orig[spans[i].start:spans[i].end])
 		} else {
 			start := int(rs.GetStmtLocation())
 			end := len(q)
@@ -194,6 +207,7 @@ func (a *pgAnalysis) statement(n *pg.Node) {
 		a.danger(DynamicSQL)
 		for _, o := range n.GetDoStmt().GetArgs() {
 			if d := o.GetDefElem(); d != nil && d.GetDefname() == "language" {
+				a.sensitive = true // LANGUAGE 'plpython3u' may be a literal
 				if untrustedLanguage(d.GetArg().GetString_().GetSval()) {
 					a.danger(ProgramExecution)
 				}
@@ -281,6 +295,32 @@ func (a *pgAnalysis) statement(n *pg.Node) {
 		a.danger(ProgramExecution)
 	case n.GetDropStmt() != nil:
 		a.dropStmt(n.GetDropStmt())
+	case n.GetAlterTableStmt() != nil:
+		a.set("ALTER "+objectTypeName(n.GetAlterTableStmt().GetObjtype()), DDL)
+		a.ddlTargets(n.GetAlterTableStmt())
+		for _, c := range n.GetAlterTableStmt().GetCmds() {
+			switch c.GetAlterTableCmd().GetSubtype() {
+			case pg.AlterTableType_AT_ChangeOwner, pg.AlterTableType_AT_DisableRowSecurity,
+				pg.AlterTableType_AT_NoForceRowSecurity:
+				// New owner, or row-level security off: who may see what changes.
+				a.danger(PrivilegeChange)
+			}
+		}
+	case n.GetRenameStmt() != nil:
+		rs := n.GetRenameStmt()
+		t := rs.GetRenameType()
+		if t == pg.ObjectType_OBJECT_COLUMN || t == pg.ObjectType_OBJECT_TABCONSTRAINT {
+			t = rs.GetRelationType()
+		}
+		a.set("ALTER "+objectTypeName(t), DDL)
+		a.ddlTargets(rs)
+	case n.GetAlterOwnerStmt() != nil:
+		a.set("ALTER "+objectTypeName(n.GetAlterOwnerStmt().GetObjectType()), DDL)
+		a.danger(PrivilegeChange)
+		a.ddlTargets(n.GetAlterOwnerStmt())
+	case n.GetAlterObjectSchemaStmt() != nil:
+		a.set("ALTER "+objectTypeName(n.GetAlterObjectSchemaStmt().GetObjectType()), DDL)
+		a.ddlTargets(n.GetAlterObjectSchemaStmt())
 	case n.GetCreateFunctionStmt() != nil:
 		s := n.GetCreateFunctionStmt()
 		if s.GetIsProcedure() {
@@ -290,6 +330,7 @@ func (a *pgAnalysis) statement(n *pg.Node) {
 		}
 		for _, o := range s.GetOptions() {
 			if d := o.GetDefElem(); d != nil && d.GetDefname() == "language" {
+				a.sensitive = true // LANGUAGE 'plpython3u' may be a literal
 				if untrustedLanguage(d.GetArg().GetString_().GetSval()) {
 					a.danger(ProgramExecution)
 				}
@@ -468,6 +509,9 @@ func (a *pgAnalysis) copyStmt(s *pg.CopyStmt) {
 			}
 		}
 	}
+	// FROM '' and FROM STDIN look alike in the tree (an empty file name):
+	// the file fact depends on the literal, so COPY is never shared by shape.
+	a.sensitive = true
 	switch {
 	case s.GetIsProgram():
 		a.danger(ProgramExecution)
@@ -535,11 +579,18 @@ var relationObjectTypes = map[pg.ObjectType]string{
 	pg.ObjectType_OBJECT_FOREIGN_TABLE: "FOREIGN TABLE",
 }
 
-func (a *pgAnalysis) dropStmt(s *pg.DropStmt) {
-	kind, isRel := relationObjectTypes[s.GetRemoveType()]
-	if !isRel {
-		kind = strings.ReplaceAll(strings.TrimPrefix(s.GetRemoveType().String(), "OBJECT_"), "_", " ")
+// objectTypeName renders an object type for a command tag: TABLE, VIEW,
+// MATERIALIZED VIEW, FUNCTION...
+func objectTypeName(t pg.ObjectType) string {
+	if name, ok := relationObjectTypes[t]; ok {
+		return name
 	}
+	return strings.ReplaceAll(strings.TrimPrefix(t.String(), "OBJECT_"), "_", " ")
+}
+
+func (a *pgAnalysis) dropStmt(s *pg.DropStmt) {
+	_, isRel := relationObjectTypes[s.GetRemoveType()]
+	kind := objectTypeName(s.GetRemoveType())
 	a.set("DROP "+kind, DDL)
 	switch s.GetRemoveType() {
 	case pg.ObjectType_OBJECT_ROLE:

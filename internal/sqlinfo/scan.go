@@ -10,13 +10,18 @@ package sqlinfo
 //
 // The key never contains a marker sequence that ordinary text could produce:
 // a NUL byte in the text is written as NUL '0', and markers are NUL followed by
-// 's' (string), 'n' (number) or 'p' (numbered placeholder).
+// 's' (string), 'n' or 'f' (number, by lexical class) or 'p' (numbered
+// placeholder).
 
 const (
 	markString = 's'
-	markNumber = 'n'
+	markNumber = 'n' // an integer that fits int32 (the lexers' ICONST)
+	markFloat  = 'f' // any other number: the grammar treats it differently
 	markParam  = 'p'
 )
+
+// maxCommentDepth bounds PostgreSQL comment nesting; deeper text is Unknown.
+const maxCommentDepth = 64
 
 // span is one statement's byte range in the query.
 type span struct{ start, end int }
@@ -47,13 +52,16 @@ func isIdentStart(c byte) bool {
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func isIdentCont(d Dialect, c byte) bool {
-	return isIdentStart(c) || isDigit(c) || (c == '$' && d == Postgres)
+	return isIdentStart(c) || isDigit(c) || (c == '$' && d != MySQL)
 }
 
 // fold scans q in dialect d, appends the key to s.key (after a dialect byte)
 // and records the statement spans (ranges between top-level semicolons that
 // contain at least one token) in s.spans.
 func fold(d Dialect, q string, s *scratch) scanResult {
+	if d == SQLite {
+		return foldSQLite(q, s, nil)
+	}
 	var res scanResult
 	key := s.key[:0]
 	spans := s.spans[:0]
@@ -155,6 +163,10 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 			for j < n && depth > 0 {
 				if q[j] == '/' && j+1 < n && q[j+1] == '*' {
 					depth++
+					if depth > maxCommentDepth && res.hazard == "" {
+						// The parser's lexer slows quadratically with depth.
+						res.hazard = "comments nested too deeply"
+					}
 					j += 2
 				} else if q[j] == '*' && j+1 < n && q[j+1] == '/' {
 					depth--
@@ -195,6 +207,13 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 			for j < n && isDigit(q[j]) {
 				j++
 			}
+			if (j < n && isIdentCont(d, q[j])) || j-i > 9 {
+				// "$1abc" and a number past int32 are lexer errors: keep
+				// them as written.
+				raw(i, j)
+				i = j
+				continue
+			}
 			key = append(key, 0, markParam)
 			i = j
 		case c == '$' && d == Postgres:
@@ -217,12 +236,23 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 				i++
 			}
 		case isDigit(c) || (c == '.' && i+1 < n && isDigit(q[i+1])):
-			j := scanNumber(q, i)
-			if j < n && isIdentCont(d, q[j]) && d == MySQL && res.hazard == "" {
-				// MySQL reads "1abc" as an identifier, the parser as 1 abc.
-				res.hazard = "identifier starting with a digit"
+			j := scanNumber(d, q, i)
+			if j < n && (isIdentCont(d, q[j]) || (q[j] == '.' && d == Postgres && j+1 < n && q[j+1] != '.')) {
+				// A number run into a name ("1abc", "0b2", "1e"): PostgreSQL
+				// rejects it, MySQL reads it as an identifier where the parser
+				// library sees a number and a name. Never folded.
+				if d == MySQL && res.hazard == "" {
+					res.hazard = "identifier starting with a digit"
+				}
+				k := j
+				for k < n && (isIdentCont(d, q[k]) || q[k] == '.') {
+					k++
+				}
+				raw(i, k)
+				i = k
+				continue
 			}
-			key = append(key, 0, markNumber)
+			key = append(key, 0, numberClass(q[i:j]))
 			i = j
 		case isIdentStart(c):
 			j := i + 1
@@ -238,11 +268,31 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 						raw(i, n)
 						return finish(s, key, spans, res, hasToken, stmtStart, n)
 					}
+					if indexFrom(q[:end], "\\", j) >= 0 {
+						// An escape can be invalid ("\u12", "\xff") and
+						// fail the lexer: such text is never folded.
+						raw(i, end)
+						i = end
+						continue
+					}
 					key = append(key, word...)
 					key = append(key, 0, markString)
 					i = end
 					continue
-				case "b", "B", "x", "X", "n", "N":
+				case "b", "B", "x", "X":
+					// Bit and hex strings can be invalid by content (an odd
+					// number of hex digits): kept as written.
+					end := j + 1
+					for end < n && q[end] != '\'' {
+						end++
+					}
+					if end < n {
+						end++
+					}
+					raw(i, end)
+					i = end
+					continue
+				case "n", "N":
 					end, ok := scanQuoted(d, q, j, '\'', d == MySQL)
 					if !ok {
 						raw(i, n)
@@ -260,12 +310,9 @@ func fold(d Dialect, q string, s *scratch) scanResult {
 					raw(i, n)
 					return finish(s, key, spans, res, hasToken, stmtStart, n)
 				}
-				if q[j+1] == '"' {
-					raw(i, end)
-				} else {
-					key = append(key, q[i:j+1]...)
-					key = append(key, 0, markString)
-				}
+				// Unicode escapes can be invalid and fail the lexer: kept
+				// as written.
+				raw(i, end)
 				i = end
 				continue
 			}
@@ -310,36 +357,65 @@ func scanQuoted(_ Dialect, q string, i int, delim byte, backslash bool) (int, bo
 	return len(q), false
 }
 
-// scanNumber returns the index just past the numeric literal at q[i]:
-// digits, underscores, a decimal point, an exponent, and radix prefixes.
-func scanNumber(q string, i int) int {
-	j := i
-	if q[j] == '0' && j+1 < len(q) && (q[j+1] == 'x' || q[j+1] == 'X' || q[j+1] == 'o' || q[j+1] == 'O' || q[j+1] == 'b' || q[j+1] == 'B') {
-		j += 2
-		for j < len(q) && (isDigit(q[j]) || q[j] == '_' || (q[j]|0x20) >= 'a' && (q[j]|0x20) <= 'f') {
-			j++
+// scanNumber returns the index just past the numeric literal at q[i], as the
+// dialect's lexer reads it: decimal digits (in PostgreSQL with single
+// underscores between them), a fraction, an exponent, or a 0x/0b (and in
+// PostgreSQL 0o) integer.
+func scanNumber(d Dialect, q string, i int) int {
+	n := len(q)
+	digits := func(j int, ok func(byte) bool) int {
+		// (_?digit)* starting at j
+		for j < n {
+			if ok(q[j]) {
+				j++
+			} else if d == Postgres && q[j] == '_' && j+1 < n && ok(q[j+1]) {
+				j += 2
+			} else {
+				break
+			}
 		}
 		return j
 	}
-	for j < len(q) && (isDigit(q[j]) || q[j] == '_') {
-		j++
-	}
-	if j < len(q) && q[j] == '.' && !(j+1 < len(q) && q[j+1] == '.') {
-		j++
-		for j < len(q) && (isDigit(q[j]) || q[j] == '_') {
-			j++
+	if q[i] == '0' && i+2 < n {
+		var ok func(byte) bool
+		// MySQL knows only a lower-case 0x here (0X1 and 0b1 read
+		// differently in the server and the parser: left unfolded, they
+		// raise the digit-identifier hazard).
+		switch q[i+1] {
+		case 'x', 'X':
+			if d == Postgres || q[i+1] == 'x' {
+				ok = func(c byte) bool { return isDigit(c) || (c|0x20) >= 'a' && (c|0x20) <= 'f' }
+			}
+		case 'o', 'O':
+			if d == Postgres {
+				ok = func(c byte) bool { return c >= '0' && c <= '7' }
+			}
+		case 'b', 'B':
+			if d == Postgres {
+				ok = func(c byte) bool { return c == '0' || c == '1' }
+			}
+		}
+		if ok != nil {
+			j := i + 2
+			if d == Postgres && q[j] == '_' && j+1 < n {
+				j++
+			}
+			if ok(q[j]) {
+				return digits(j, ok)
+			}
 		}
 	}
-	if j < len(q) && (q[j] == 'e' || q[j] == 'E') {
+	j := digits(i, isDigit)
+	if j < n && q[j] == '.' && !(j+1 < n && q[j+1] == '.') {
+		j = digits(j+1, isDigit)
+	}
+	if j < n && (q[j] == 'e' || q[j] == 'E') {
 		k := j + 1
-		if k < len(q) && (q[k] == '+' || q[k] == '-') {
+		if k < n && (q[k] == '+' || q[k] == '-') {
 			k++
 		}
-		if k < len(q) && isDigit(q[k]) {
-			for k < len(q) && isDigit(q[k]) {
-				k++
-			}
-			j = k
+		if k < n && isDigit(q[k]) {
+			j = digits(k, isDigit)
 		}
 	}
 	return j
@@ -390,4 +466,41 @@ func trimStatement(s string) string {
 		}
 		s = s[i:j]
 	}
+}
+
+// numberClass tells an integer that fits int32 from every other number: the
+// grammar accepts them in different places (FETCH 1 but not FETCH 1e20), so
+// they must never share a key.
+func numberClass(lit string) byte {
+	base, digits := uint64(10), lit
+	if len(lit) > 2 && lit[0] == '0' {
+		switch lit[1] | 0x20 {
+		case 'x':
+			base, digits = 16, lit[2:]
+		case 'o':
+			base, digits = 8, lit[2:]
+		case 'b':
+			base, digits = 2, lit[2:]
+		}
+	}
+	var v uint64
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		var x uint64
+		switch {
+		case c == '_':
+			continue
+		case isDigit(c):
+			x = uint64(c - '0')
+		case base == 16 && (c|0x20) >= 'a' && (c|0x20) <= 'f':
+			x = uint64(c|0x20-'a') + 10
+		default:
+			return markFloat // a fraction or an exponent
+		}
+		v = v*base + x
+		if v > 1<<31-1 {
+			return markFloat
+		}
+	}
+	return markNumber
 }
