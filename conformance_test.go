@@ -16,6 +16,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,6 +33,7 @@ import (
 	"github.com/guardedsql/guard/audit"
 	"github.com/guardedsql/guard/identity"
 	"github.com/guardedsql/guard/internal/testdb"
+	"github.com/guardedsql/guard/policy"
 )
 
 // Families of drivers, for scenarios that only some of them support.
@@ -60,6 +62,15 @@ type confTarget struct {
 	multiResultSets bool
 }
 
+// passThrough is the policy of the pass-through pipeline: it allows every
+// statement, so what is compared is the driver layer alone. (The default,
+// the baseline policy, holds an agent's writes for approval.)
+type passThrough struct{}
+
+func (passThrough) Decide(context.Context, *policy.Input) policy.Decision {
+	return policy.Decision{Effect: policy.Allow}
+}
+
 // conformanceIdentity is who the scenarios act as: an agent working for a
 // human, as in DESIGN.md section 1.
 func conformanceIdentity() identity.Identity {
@@ -72,6 +83,19 @@ func conformanceIdentity() identity.Identity {
 func openSide(t *testing.T, driverName, dsn string) *sql.DB {
 	t.Helper()
 	return testdb.Open(t, driverName, dsn)
+}
+
+// withDSNSetting adds a setting to a PostgreSQL DSN in URL or key=value form.
+func withDSNSetting(t *testing.T, dsn, key, value string) string {
+	if !strings.Contains(dsn, "://") {
+		return dsn + " " + key + "=" + value
+	}
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // openGuardedConnector opens a pool on a guarded connector and closes it with t.
@@ -119,13 +143,16 @@ func conformanceTargets() []*confTarget {
 				c, err := pq.NewConnector(dsn)
 				require.NoError(t, err)
 				mem := audit.NewMemory(0)
-				return openGuardedConnector(t, guard.NewConnector(c, guard.WithAuditor(mem))), mem
+				return openGuardedConnector(t, guard.NewConnector(c, guard.WithAuditor(mem), guard.WithPolicy(passThrough{}))), mem
 			},
 		},
 		{
-			// The ready-made registration, as a drop-in user gets it.
+			// The ready-made registration, as a drop-in user gets it,
+			// configured through the DSN alone: in observe mode the
+			// baseline policy decides and records every statement but
+			// blocks none, so the scenarios' DDL and writes run.
 			name: "guarded-postgres", family: famLibPQ, dialect: "postgres", multiResultSets: true,
-			dsn: func(t *testing.T) string { return testdb.PostgresDSN(t) },
+			dsn: func(t *testing.T) string { return withDSNSetting(t, testdb.PostgresDSN(t), "guard.mode", "observe") },
 			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "postgres", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
 				return openSide(t, guard.PostgresDriverName, dsn), nil
@@ -139,7 +166,7 @@ func conformanceTargets() []*confTarget {
 				cfg, err := pgx.ParseConfig(dsn)
 				require.NoError(t, err)
 				mem := audit.NewMemory(0)
-				return openGuardedConnector(t, guard.NewConnector(stdlib.GetConnector(*cfg), guard.WithAuditor(mem))), mem
+				return openGuardedConnector(t, guard.NewConnector(stdlib.GetConnector(*cfg), guard.WithAuditor(mem), guard.WithPolicy(passThrough{}))), mem
 			},
 		},
 		{
@@ -148,7 +175,7 @@ func conformanceTargets() []*confTarget {
 			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "mysql", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
 				mem := audit.NewMemory(0)
-				return openWrapped(t, &mysql.MySQLDriver{}, dsn, guard.WithAuditor(mem)), mem
+				return openWrapped(t, &mysql.MySQLDriver{}, dsn, guard.WithAuditor(mem), guard.WithPolicy(passThrough{})), mem
 			},
 		},
 		{
@@ -157,7 +184,7 @@ func conformanceTargets() []*confTarget {
 			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "sqlite", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
 				mem := audit.NewMemory(0)
-				return openWrapped(t, &sqlite.Driver{}, dsn, guard.WithAuditor(mem)), mem
+				return openWrapped(t, &sqlite.Driver{}, dsn, guard.WithAuditor(mem), guard.WithPolicy(passThrough{})), mem
 			},
 		},
 	}
