@@ -81,7 +81,7 @@ func TestConformanceNoExtraRoundTrips(t *testing.T) {
 		c.Dialer(d)
 		var db *sql.DB
 		if guarded {
-			db = sql.OpenDB(guard.NewConnector(c, guard.WithAuditor(audit.NewMemory(0)), guard.WithPolicy(passThrough{})))
+			db = sql.OpenDB(guard.NewConnector(c, append(passThrough, guard.WithAuditor(audit.NewMemory(0)))...))
 		} else {
 			db = sql.OpenDB(c)
 		}

@@ -16,7 +16,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -33,7 +32,6 @@ import (
 	"github.com/guardedsql/guard/audit"
 	"github.com/guardedsql/guard/identity"
 	"github.com/guardedsql/guard/internal/testdb"
-	"github.com/guardedsql/guard/policy"
 )
 
 // Families of drivers, for scenarios that only some of them support.
@@ -62,20 +60,12 @@ type confTarget struct {
 	multiResultSets bool
 }
 
-// passThrough is the policy of the pass-through pipeline: it allows every
-// statement, so what is compared is the driver layer alone. (The default,
-// the baseline policy, holds an agent's writes for approval.)
-type passThrough struct{}
-
-func (passThrough) Decide(context.Context, *policy.Input) policy.Decision {
-	return policy.Decision{Effect: policy.Allow}
-}
-
-// conformanceIdentity is who the scenarios act as: an agent working for a
-// human, as in DESIGN.md section 1.
+// conformanceIdentity is who the scenarios act as: a service working for a
+// human. (An agent's writes go to approval under the baseline policy, which
+// is not what a conformance run is about.)
 func conformanceIdentity() identity.Identity {
 	return identity.Identity{
-		Subject: "conformance-agent", Kind: identity.Agent, Roles: []string{"tester"}, Session: "conformance",
+		Subject: "conformance-svc", Kind: identity.Service, Roles: []string{"tester"}, Session: "conformance",
 		OnBehalfOf: &identity.Identity{Subject: "alice@example.com", Kind: identity.Human},
 	}
 }
@@ -83,19 +73,6 @@ func conformanceIdentity() identity.Identity {
 func openSide(t *testing.T, driverName, dsn string) *sql.DB {
 	t.Helper()
 	return testdb.Open(t, driverName, dsn)
-}
-
-// withDSNSetting adds a setting to a PostgreSQL DSN in URL or key=value form.
-func withDSNSetting(t *testing.T, dsn, key, value string) string {
-	if !strings.Contains(dsn, "://") {
-		return dsn + " " + key + "=" + value
-	}
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set(key, value)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // openGuardedConnector opens a pool on a guarded connector and closes it with t.
@@ -133,6 +110,25 @@ func conformanceMySQLDSN(t *testing.T) string {
 	return cfg.FormatDSN()
 }
 
+// passThrough is how the guard runs here: every statement is still analyzed,
+// decided and recorded, but in observe mode nothing is blocked, and masking
+// is off because the
+// comparison is of the driver layer. (The scenarios deliberately send
+// statements the baseline policy refuses, such as malformed SQL to get a
+// driver error and an UPDATE without WHERE to roll back; policy/e2e_test.go
+// covers the enforced baseline.)
+var passThrough = []guard.Option{guard.WithObserveOnly(true), guard.WithoutMasking()}
+
+func withDSNParams(dsn, params string) string {
+	if strings.Contains(dsn, "?") {
+		return dsn + "&" + params
+	}
+	if strings.Contains(dsn, "://") {
+		return dsn + "?" + params
+	}
+	return dsn + " " + strings.ReplaceAll(params, "&", " ")
+}
+
 func conformanceTargets() []*confTarget {
 	return []*confTarget{
 		{
@@ -143,7 +139,7 @@ func conformanceTargets() []*confTarget {
 				c, err := pq.NewConnector(dsn)
 				require.NoError(t, err)
 				mem := audit.NewMemory(0)
-				return openGuardedConnector(t, guard.NewConnector(c, guard.WithAuditor(mem), guard.WithPolicy(passThrough{}))), mem
+				return openGuardedConnector(t, guard.NewConnector(c, append(passThrough, guard.WithAuditor(mem))...)), mem
 			},
 		},
 		{
@@ -152,10 +148,10 @@ func conformanceTargets() []*confTarget {
 			// baseline policy decides and records every statement but
 			// blocks none, so the scenarios' DDL and writes run.
 			name: "guarded-postgres", family: famLibPQ, dialect: "postgres", multiResultSets: true,
-			dsn: func(t *testing.T) string { return withDSNSetting(t, testdb.PostgresDSN(t), "guard.mode", "observe") },
+			dsn: func(t *testing.T) string { return testdb.PostgresDSN(t) },
 			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "postgres", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
-				return openSide(t, guard.PostgresDriverName, dsn), nil
+				return openSide(t, guard.PostgresDriverName, withDSNParams(dsn, "guard.mode=observe&guard.masking=off")), nil
 			},
 		},
 		{
@@ -166,7 +162,7 @@ func conformanceTargets() []*confTarget {
 				cfg, err := pgx.ParseConfig(dsn)
 				require.NoError(t, err)
 				mem := audit.NewMemory(0)
-				return openGuardedConnector(t, guard.NewConnector(stdlib.GetConnector(*cfg), guard.WithAuditor(mem), guard.WithPolicy(passThrough{}))), mem
+				return openGuardedConnector(t, guard.NewConnector(stdlib.GetConnector(*cfg), append(passThrough, guard.WithAuditor(mem))...)), mem
 			},
 		},
 		{
@@ -175,7 +171,7 @@ func conformanceTargets() []*confTarget {
 			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "mysql", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
 				mem := audit.NewMemory(0)
-				return openWrapped(t, &mysql.MySQLDriver{}, dsn, guard.WithAuditor(mem), guard.WithPolicy(passThrough{})), mem
+				return openWrapped(t, &mysql.MySQLDriver{}, dsn, append(passThrough, guard.WithAuditor(mem))...), mem
 			},
 		},
 		{
@@ -184,7 +180,7 @@ func conformanceTargets() []*confTarget {
 			raw: func(t *testing.T, dsn string) *sql.DB { return openSide(t, "sqlite", dsn) },
 			guarded: func(t *testing.T, dsn string) (*sql.DB, *audit.Memory) {
 				mem := audit.NewMemory(0)
-				return openWrapped(t, &sqlite.Driver{}, dsn, guard.WithAuditor(mem), guard.WithPolicy(passThrough{})), mem
+				return openWrapped(t, &sqlite.Driver{}, dsn, append(passThrough, guard.WithAuditor(mem))...), mem
 			},
 		},
 	}
@@ -395,7 +391,7 @@ func requireAudited(t *testing.T, mem *audit.Memory) {
 		}
 		stmts++
 		require.NotNil(t, r.Identity, "statement record without identity: %q", r.Statement)
-		require.Equal(t, "conformance-agent", r.Identity.Subject, r.Statement)
+		require.Equal(t, "conformance-svc", r.Identity.Subject, r.Statement)
 		require.NotEmpty(t, r.OnBehalfOf, r.Statement)
 		require.Equal(t, "alice@example.com", r.OnBehalfOf[0].Subject, r.Statement)
 	}

@@ -3,9 +3,11 @@ package guard
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/guardedsql/guard/audit"
+	"github.com/guardedsql/guard/mask"
 	"github.com/guardedsql/guard/policy"
 )
 
@@ -62,12 +64,65 @@ func (e *engine) emitLife(kind audit.Kind, detail string) {
 	}
 }
 
-// buildMasker settles which masker rewrites result sets.
+// buildMasker settles which masker rewrites result sets: an explicit
+// Option, else the masking section of the policy (the zero-setup default
+// when it has none), rebuilt whenever a policy file is reloaded.
 func (e *engine) buildMasker() error {
 	if e.cfg.maskOff {
 		e.cfg.masker = nil
+		return nil
+	}
+	if e.cfg.masker != nil {
+		return nil
+	}
+	var opts []mask.Option
+	if e.cfg.maskKey != nil {
+		opts = append(opts, mask.WithHashKey(e.cfg.maskKey))
+	}
+	eng, err := mask.New(maskingOf(e.cfg.policy), opts...)
+	if err != nil {
+		setting := "guard.policy"
+		if e.cfg.policyPath == "" {
+			setting = "masking"
+		}
+		return &ConfigError{Setting: setting, Value: e.cfg.policyPath, Err: err}
+	}
+	if e.store == nil {
+		e.cfg.masker = eng
+		return nil
+	}
+	rm := &reloadingMasker{}
+	rm.cur.Store(eng)
+	e.store.OnChange(func(_, cur *policy.Policy) {
+		next, err := mask.New(cur.Masking(), opts...)
+		if err != nil {
+			// The policy loaded, so its masking section compiled once; keep
+			// masking with the previous rules rather than none.
+			e.cfg.errorLog(fmt.Errorf("guard: masking of reloaded policy %s: %w", cur.Version(), err))
+			return
+		}
+		rm.cur.Store(next)
+	})
+	e.cfg.masker = rm
+	return nil
+}
+
+// maskingOf returns the masking section of a policy, when it has one.
+func maskingOf(p Policy) *mask.Config {
+	switch p := p.(type) {
+	case *policy.Policy:
+		return p.Masking()
+	case *policy.Store:
+		return p.Policy().Masking()
 	}
 	return nil
+}
+
+// reloadingMasker follows the masking section of a reloaded policy file.
+type reloadingMasker struct{ cur atomic.Pointer[mask.Engine] }
+
+func (m *reloadingMasker) Plan(ctx context.Context, rs mask.ResultSet) mask.Plan {
+	return m.cur.Load().Plan(ctx, rs)
 }
 
 // buildAuditor settles where audit records go.
