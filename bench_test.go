@@ -9,82 +9,112 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lib/pq"
+
 	"github.com/guardedsql/guard"
 	"github.com/guardedsql/guard/identity"
 	"github.com/guardedsql/guard/internal/testdb"
+	"github.com/guardedsql/guard/policy"
 )
 
 // benchRows is the size of the table point SELECTs read from.
 const benchRows = 10000
 
 // BenchmarkPointSelect measures a point SELECT by primary key through raw
-// lib/pq and through "guarded-postgres" with the pass-through pipeline,
-// against the same PostgreSQL table in the same run, with 1 and 16
-// goroutines (the pool sized to match).
+// lib/pq and through the guard, against the same PostgreSQL table in the
+// same run, with 1 and 16 goroutines (the pool sized to match). Two guarded
+// pools are measured: "guarded-postgres" as a drop-in user gets it (the
+// default pipeline: baseline policy, default masking, in-memory audit), and
+// "passthrough", lib/pq through guard.NewConnector with a policy that allows
+// everything and no masking, which isolates the cost of the driver layer and
+// audit from the policy's and the masker's.
 //
-// The raw/... and guarded/... sub-benchmarks time each side alone. The
-// ratio/... sub-benchmarks time both in one b.N loop, alternating short
-// batches so that both sides see the same machine load, and report
-// guarded/raw: the guarded throughput as a fraction of the raw one (1.0 means
-// no cost). On a shared machine the ratio is the number to read; absolute
-// times move with the neighbours.
+// The raw/..., guarded/... and passthrough/... sub-benchmarks time each pool
+// alone. The ratio/... sub-benchmarks time raw and one guarded pool in one
+// b.N loop, alternating short batches so that both see the same machine
+// load, and report guarded/raw: the guarded throughput as a fraction of the
+// raw one (1.0 means no cost). On a shared machine the ratio is the number to
+// read; absolute times move with the neighbours.
 //
 //	go test -run '^$' -bench BenchmarkPointSelect -benchtime 5s .
 func BenchmarkPointSelect(b *testing.B) {
 	dsn := testdb.PostgresDSN(b)
 	raw := testdb.Open(b, "postgres", dsn)
 	guarded := testdb.Open(b, guard.PostgresDriverName, dsn)
+	pc, err := pq.NewConnector(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	passthrough := sql.OpenDB(guard.NewConnector(pc, guard.WithPolicy(benchAllowAll{}), guard.WithoutMasking()))
+	b.Cleanup(func() { _ = passthrough.Close() })
 	ctx := identity.With(context.Background(), identity.Identity{
 		Subject: "bench-agent", Kind: identity.Agent,
 		OnBehalfOf: &identity.Identity{Subject: "alice@example.com", Kind: identity.Human},
 	})
 	seedPointSelect(b, raw)
 
+	type pool struct {
+		name string
+		db   *sql.DB
+	}
+	pools := []pool{{"raw", raw}, {"guarded", guarded}, {"passthrough", passthrough}}
 	for _, workers := range []int{1, 16} {
-		for _, side := range []struct {
-			name string
-			db   *sql.DB
-		}{{"raw", raw}, {"guarded", guarded}} {
-			b.Run(fmt.Sprintf("%s/goroutines=%d", side.name, workers), func(b *testing.B) {
-				sizePool(side.db, workers)
-				warmUp(b, ctx, side.db, workers)
+		for _, p := range pools {
+			b.Run(fmt.Sprintf("%s/goroutines=%d", p.name, workers), func(b *testing.B) {
+				sizePool(p.db, workers)
+				warmUp(b, ctx, p.db, workers)
 				b.ResetTimer()
-				pointSelects(b, ctx, side.db, workers, 0, b.N)
+				pointSelects(b, ctx, p.db, workers, 0, b.N)
 			})
 		}
-		b.Run(fmt.Sprintf("ratio/goroutines=%d", workers), func(b *testing.B) {
-			sizePool(raw, workers)
-			sizePool(guarded, workers)
-			warmUp(b, ctx, raw, workers)
-			warmUp(b, ctx, guarded, workers)
-			b.ResetTimer()
-			var rawTime, guardedTime time.Duration
-			batch := 50 * workers
-			for done, round := 0, 0; done < b.N; round++ {
-				n := min(batch, b.N-done)
-				timed := func(db *sql.DB, total *time.Duration) {
-					start := time.Now()
-					pointSelects(b, ctx, db, workers, done, n)
-					*total += time.Since(start)
-				}
-				// Alternate who goes first so neither always runs on a
-				// warmer cache or a quieter neighbour.
-				if round%2 == 0 {
-					timed(raw, &rawTime)
-					timed(guarded, &guardedTime)
-				} else {
-					timed(guarded, &guardedTime)
-					timed(raw, &rawTime)
-				}
-				done += n
-			}
-			b.ReportMetric(float64(rawTime.Nanoseconds())/float64(b.N), "raw-ns/op")
-			b.ReportMetric(float64(guardedTime.Nanoseconds())/float64(b.N), "guarded-ns/op")
-			if guardedTime > 0 {
-				b.ReportMetric(float64(rawTime)/float64(guardedTime), "guarded/raw")
-			}
-		})
+		for _, p := range pools[1:] {
+			b.Run(fmt.Sprintf("ratio/%s/goroutines=%d", p.name, workers), func(b *testing.B) {
+				pointSelectRatio(b, ctx, raw, p.db, workers)
+			})
+		}
 	}
+}
+
+// pointSelectRatio runs b.N point SELECTs on each of raw and guarded in
+// alternating batches and reports the throughput ratio.
+func pointSelectRatio(b *testing.B, ctx context.Context, raw, guarded *sql.DB, workers int) {
+	sizePool(raw, workers)
+	sizePool(guarded, workers)
+	warmUp(b, ctx, raw, workers)
+	warmUp(b, ctx, guarded, workers)
+	b.ResetTimer()
+	var rawTime, guardedTime time.Duration
+	batch := 50 * workers
+	for done, round := 0, 0; done < b.N; round++ {
+		n := min(batch, b.N-done)
+		timed := func(db *sql.DB, total *time.Duration) {
+			start := time.Now()
+			pointSelects(b, ctx, db, workers, done, n)
+			*total += time.Since(start)
+		}
+		// Alternate who goes first so neither always runs on a warmer
+		// cache or a quieter neighbour.
+		if round%2 == 0 {
+			timed(raw, &rawTime)
+			timed(guarded, &guardedTime)
+		} else {
+			timed(guarded, &guardedTime)
+			timed(raw, &rawTime)
+		}
+		done += n
+	}
+	b.ReportMetric(float64(rawTime.Nanoseconds())/float64(b.N), "raw-ns/op")
+	b.ReportMetric(float64(guardedTime.Nanoseconds())/float64(b.N), "guarded-ns/op")
+	if guardedTime > 0 {
+		b.ReportMetric(float64(rawTime)/float64(guardedTime), "guarded/raw")
+	}
+}
+
+// benchAllowAll allows every statement without looking at it.
+type benchAllowAll struct{}
+
+func (benchAllowAll) Decide(context.Context, *policy.Input) policy.Decision {
+	return policy.Decision{Effect: policy.Allow}
 }
 
 func seedPointSelect(b *testing.B, db *sql.DB) {
