@@ -131,11 +131,16 @@ func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.d
 func (c dsnConnector) Driver() driver.Driver                        { return c.d }
 
 // dialectOf picks the grammar for a driver from its package: MySQL for
-// go-sql-driver/mysql, PostgreSQL for everything else (lib/pq, pgx, and
-// SQLite, whose dialect is closest to PostgreSQL's of the two).
+// go-sql-driver/mysql, SQLite (the PostgreSQL grammar after SQLite's own
+// splitting and placeholders) for modernc.org/sqlite and mattn/go-sqlite3,
+// PostgreSQL for everything else (lib/pq, pgx).
 func dialectOf(d driver.Driver) sqlinfo.Dialect {
-	if strings.Contains(pkgPathOf(d), "mysql") {
+	p := pkgPathOf(d)
+	switch {
+	case strings.Contains(p, "mysql"):
 		return sqlinfo.MySQL
+	case strings.Contains(p, "sqlite"):
+		return sqlinfo.SQLite
 	}
 	return sqlinfo.Postgres
 }

@@ -36,8 +36,10 @@ func (allowAll) Decide(context.Context, *policy.Input) policy.Decision {
 }
 
 func newEngine(c config) (*engine, error) {
-	if c.dialect != sqlinfo.Postgres && c.dialect != sqlinfo.MySQL {
-		return nil, &ConfigError{Setting: "dialect", Value: string(c.dialect), Err: fmt.Errorf("want postgres or mysql")}
+	switch c.dialect {
+	case sqlinfo.Postgres, sqlinfo.MySQL, sqlinfo.SQLite:
+	default:
+		return nil, &ConfigError{Setting: "dialect", Value: string(c.dialect), Err: fmt.Errorf("want postgres, mysql or sqlite")}
 	}
 	e := &engine{cfg: c}
 	if err := e.buildPolicy(); err != nil {

@@ -75,8 +75,9 @@ func WithoutMasking() Option { return func(c *config) { c.masker = nil; c.maskOf
 // records in memory only (see Auditor to read them).
 func WithAuditor(e audit.Emitter) Option { return func(c *config) { c.auditor = e } }
 
-// WithDialect sets the SQL grammar statements are read with: "postgres" or
-// "mysql". By default it follows the wrapped driver.
+// WithDialect sets the SQL grammar statements are read with: "postgres",
+// "mysql" or "sqlite". By default it follows the wrapped driver; a bad name
+// is an error at Open.
 func WithDialect(d string) Option { return func(c *config) { c.dialect = sqlinfo.Dialect(d) } }
 
 // WithDatabase sets the database name recorded in audit records and seen by

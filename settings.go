@@ -39,12 +39,12 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"dialect", "postgres or mysql; default follows the wrapped driver", func(c *config, v string) error {
+	{"dialect", "postgres, mysql or sqlite; default follows the wrapped driver", func(c *config, v string) error {
 		switch d := sqlinfo.Dialect(strings.ToLower(v)); d {
-		case sqlinfo.Postgres, sqlinfo.MySQL:
+		case sqlinfo.Postgres, sqlinfo.MySQL, sqlinfo.SQLite:
 			c.dialect = d
 		default:
-			return fmt.Errorf("want postgres or mysql")
+			return fmt.Errorf("want postgres, mysql or sqlite")
 		}
 		return nil
 	}},
