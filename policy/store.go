@@ -81,6 +81,7 @@ func (s *Store) swap(p *Policy) {
 
 // Reload reads the store's file again. On any error the policy in force is
 // kept and the error returned (errors.Is(err, ErrInvalid) for bad content).
+// A file whose content did not change leaves the policy (and OnChange) alone.
 func (s *Store) Reload() error {
 	if s.path == "" {
 		return ErrNoFile
@@ -90,6 +91,11 @@ func (s *Store) Reload() error {
 	p, err := Load(s.path, s.opts...)
 	if err != nil {
 		return err
+	}
+	// Editors and config management often touch a file several times for
+	// one change; the same content is not a new policy.
+	if p.Version() == s.cur.Load().Version() {
+		return nil
 	}
 	s.swap(p)
 	return nil
