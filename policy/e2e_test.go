@@ -121,6 +121,8 @@ var baselineStatements = []e2eStatement{
 	{sql: "UPDATE policy_e2e.orders SET total = 0", expect: "D:deny-unbounded-write D D D D"},
 	{sql: "DELETE FROM policy_e2e.orders WHERE 1=1", expect: "D:deny-unbounded-write D D D D"},
 	{sql: "DELETE FROM policy_e2e.orders WHERE true OR id = 1", expect: "D D D D D"},
+	{sql: "WITH d AS (DELETE FROM policy_e2e.orders RETURNING id) SELECT count(*) FROM d", query: true, expect: "D:deny-unbounded-write D D D D"},
+	{sql: "EXPLAIN ANALYZE DELETE FROM policy_e2e.orders", query: true, expect: "D:deny-unbounded-write D D D D"},
 	{sql: "DROP TABLE policy_e2e.victim", expect: "D:deny-drop D:deny-drop D:deny-drop D:deny-drop D:deny-drop"},
 	{sql: "TRUNCATE policy_e2e.orders", expect: "D:deny-truncate D D D D"},
 	{sql: "ALTER TABLE policy_e2e.victim DROP COLUMN note", expect: "D:deny-alter-drop D D D D"},
