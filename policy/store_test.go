@@ -78,7 +78,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}
 	}
 	require.NoError(t, s.Reload()) // unchanged content: no new version, no OnChange
-	for decided.Load() < 1000 { // make sure the readers really ran alongside
+	for decided.Load() < 1000 {    // make sure the readers really ran alongside
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
