@@ -24,6 +24,7 @@ type engine struct {
 	cfg       config
 	admitter  interface{ Admit(context.Context) error }
 	closers   []func(context.Context) error
+	store     *policy.Store // set when the policy comes from a file
 	approvals atomic.Uint64
 }
 
@@ -53,6 +54,10 @@ func newEngine(c config) (*engine, error) {
 	}
 	if e.cfg.errorLog == nil {
 		e.cfg.errorLog = func(error) {}
+	}
+	if err := e.startPolicyWatch(); err != nil {
+		_ = e.close(context.Background())
+		return nil, &ConfigError{Setting: "guard.policy_watch", Value: "on", Err: err}
 	}
 	return e, nil
 }

@@ -28,6 +28,7 @@ type config struct {
 	database    string
 	policy      Policy
 	policyPath  string
+	policyWatch bool
 	observe     bool
 	approver    approval.Approver
 	masker      mask.Masker
@@ -39,6 +40,13 @@ type config struct {
 
 // WithPolicy sets the policy that decides every statement.
 func WithPolicy(p Policy) Option { return func(c *config) { c.policy = p } }
+
+// WithPolicyFile loads the policy from path and, if watch is true, reloads
+// it whenever the file changes (an invalid new file is reported and the old
+// policy stays in force). A file that cannot be loaded is an error at Open.
+func WithPolicyFile(path string, watch bool) Option {
+	return func(c *config) { c.policy = nil; c.policyPath = path; c.policyWatch = watch }
+}
 
 // WithObserveOnly records what the policy would have blocked without
 // blocking it: denials and approvals are evaluated and audited, and the

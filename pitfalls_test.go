@@ -155,9 +155,9 @@ func TestPitfall4_RowsClosedFromAnotherGoroutineOnCancel(t *testing.T) {
 	mem := audit.NewMemory(0)
 	masker := maskColumns(func(driver.Value) driver.Value { return int64(0) }, "g")
 	db := openPQ(t, guard.WithAuditor(mem), guard.WithMasker(masker))
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 8; i++ {
 		ctx, cancel := context.WithCancel(context.Background())
-		q := fmt.Sprintf("SELECT g, %d AS run FROM generate_series(1, 100000) g", i)
+		q := fmt.Sprintf("SELECT g, %d AS run FROM generate_series(1, 20000) g", i)
 		rows, err := db.QueryContext(ctx, q)
 		require.NoError(t, err)
 		var wg sync.WaitGroup

@@ -59,6 +59,11 @@ var settings = []setting{
 		c.policyPath = v
 		return nil
 	}},
+	{"policy_watch", "on or off (default): reload the policy file when it changes", func(c *config, v string) error {
+		b, err := parseOnOff(v)
+		c.policyWatch = b
+		return err
+	}},
 	{"masking", "on (default) or off", func(c *config, v string) error {
 		switch strings.ToLower(v) {
 		case "on", "true", "1", "":
@@ -70,6 +75,16 @@ var settings = []setting{
 		}
 		return nil
 	}},
+}
+
+func parseOnOff(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "on", "true", "1", "yes":
+		return true, nil
+	case "off", "false", "0", "no", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("want on or off")
 }
 
 // auditSettingPrefix is handed, whole, to the audit package.
