@@ -33,6 +33,7 @@ type config struct {
 	approver    approval.Approver
 	masker      mask.Masker
 	maskOff     bool
+	maskKey     []byte
 	auditor     audit.Emitter
 	auditConfig map[string]string
 	errorLog    func(error)
@@ -59,6 +60,13 @@ func WithApprover(a approval.Approver) Option { return func(c *config) { c.appro
 
 // WithMasker sets the masker applied to every result set.
 func WithMasker(m mask.Masker) Option { return func(c *config) { c.masker = m; c.maskOff = m == nil } }
+
+// WithMaskKey sets the key of the masking hash strategy (deterministic
+// HMAC-SHA256 tokens). Keep it secret and stable: tokens join only under the
+// same key.
+func WithMaskKey(key []byte) Option {
+	return func(c *config) { c.maskKey = append([]byte(nil), key...) }
+}
 
 // WithoutMasking turns result masking off.
 func WithoutMasking() Option { return func(c *config) { c.masker = nil; c.maskOff = true } }

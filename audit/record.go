@@ -22,6 +22,12 @@ const (
 	KindPolicyRejected Kind = "policy.rejected"
 	KindSpoolFull      Kind = "spool.full"
 	KindDelivery       Kind = "delivery.resumed"
+	// KindCheckpoint records carry an Ed25519 signature over the chain so
+	// far (see Checkpoint).
+	KindCheckpoint Kind = "chain.checkpoint"
+	// KindSpoolCorrupt is written when recovery found unreadable bytes in
+	// the middle of a spool segment (not a torn tail).
+	KindSpoolCorrupt Kind = "spool.corrupt"
 )
 
 // Principal is one identity in a record.
@@ -70,6 +76,20 @@ type Chain struct {
 	Hash     string `json:"hash"`
 }
 
+// Checkpoint is the signed part of a KindCheckpoint record. It vouches for
+// the record with sequence Seq and hash Hash in the same chain, and through
+// the hash links for every record before it.
+type Checkpoint struct {
+	// Seq and Hash name the last record covered.
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+	// KeyID is the first 8 bytes of SHA-256 over the public key, in hex.
+	KeyID string `json:"key_id"`
+	// Signature is Ed25519 over CheckpointMessage(chain id, Seq, Hash),
+	// base64 (standard encoding).
+	Signature string `json:"sig"`
+}
+
 // Record is one audit record: one per statement attempt, or one per event in
 // the guard's own life.
 type Record struct {
@@ -84,20 +104,26 @@ type Record struct {
 	Database   string        `json:"database,omitempty"`
 	Driver     string        `json:"driver,omitempty"`
 	// Request is query, exec or prepare.
-	Request     string         `json:"request,omitempty"`
-	InTx        bool           `json:"in_tx,omitempty"`
-	Statement   string         `json:"statement,omitempty"`
-	Fingerprint string         `json:"fingerprint,omitempty"`
-	Command     string         `json:"command,omitempty"`
-	Effect      string         `json:"effect,omitempty"`
-	Objects     []string       `json:"objects,omitempty"`
-	Dangers     []string       `json:"dangers,omitempty"`
-	Decision    *Decision      `json:"decision,omitempty"`
-	Outcome     *Outcome       `json:"outcome,omitempty"`
-	Masked      []MaskedColumn `json:"masked,omitempty"`
+	Request   string `json:"request,omitempty"`
+	InTx      bool   `json:"in_tx,omitempty"`
+	Statement string `json:"statement,omitempty"`
+	// StatementLen is the statement's length in bytes when Statement was
+	// cut to Config.MaxStatementBytes; 0 when it is whole.
+	StatementLen int            `json:"statement_len,omitempty"`
+	Fingerprint  string         `json:"fingerprint,omitempty"`
+	Command      string         `json:"command,omitempty"`
+	Effect       string         `json:"effect,omitempty"`
+	Objects      []string       `json:"objects,omitempty"`
+	Dangers      []string       `json:"dangers,omitempty"`
+	Decision     *Decision      `json:"decision,omitempty"`
+	Outcome      *Outcome       `json:"outcome,omitempty"`
+	Masked       []MaskedColumn `json:"masked,omitempty"`
 	// Detail carries free text for lifecycle records.
 	Detail string `json:"detail,omitempty"`
-	Chain  Chain  `json:"chain"`
+	// Checkpoint is set on KindCheckpoint records only.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	// Chain must stay the last field: the canonical encoding relies on it.
+	Chain Chain `json:"chain"`
 }
 
 // Emitter accepts audit records. Emit must not keep rec after it returns
@@ -107,10 +133,12 @@ type Emitter interface {
 }
 
 // Memory is an Emitter that keeps records in memory, for tests and for the
-// default configuration until a durable sink is set up.
+// default configuration when no durable sink is set up. With a bound it is a
+// ring: the oldest records make room for new ones, at constant cost.
 type Memory struct {
 	mu      sync.Mutex
 	records []Record
+	next    int // ring write position once full
 	max     int
 }
 
@@ -120,24 +148,28 @@ func NewMemory(max int) *Memory { return &Memory{max: max} }
 // Emit stores a copy of rec.
 func (m *Memory) Emit(_ context.Context, rec *Record) error {
 	m.mu.Lock()
-	m.records = append(m.records, *rec)
-	if m.max > 0 && len(m.records) > m.max {
-		m.records = append(m.records[:0:0], m.records[len(m.records)-m.max:]...)
+	if m.max <= 0 || len(m.records) < m.max {
+		m.records = append(m.records, *rec)
+	} else {
+		m.records[m.next] = *rec
+		m.next = (m.next + 1) % m.max
 	}
 	m.mu.Unlock()
 	return nil
 }
 
-// Records returns a copy of the stored records.
+// Records returns a copy of the stored records, oldest first.
 func (m *Memory) Records() []Record {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]Record(nil), m.records...)
+	out := make([]Record, 0, len(m.records))
+	out = append(out, m.records[m.next:]...)
+	return append(out, m.records[:m.next]...)
 }
 
 // Reset forgets every stored record.
 func (m *Memory) Reset() {
 	m.mu.Lock()
-	m.records = nil
+	m.records, m.next = nil, 0
 	m.mu.Unlock()
 }

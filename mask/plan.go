@@ -26,8 +26,13 @@ type ColumnStat struct {
 	Class    string
 	Rule     string
 	Strategy string
-	// Cells counts the cells actually rewritten.
+	// Cells counts the cells actually rewritten (or, for a column the value
+	// detectors scan, the values found in it).
 	Cells int64
+	// Source says how the class was found: "column-name",
+	// "lineage:<schema.table.column>", "rule", "value" (a value detector in a
+	// text cell) or "json" (a key or value inside a JSON cell).
+	Source string
 }
 
 // Plan masks the rows of one result set. It is built once per result set.

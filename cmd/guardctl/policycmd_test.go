@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func guardctl(args ...string) (code int, stdout, stderr string) {
+func guardctlPolicy(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
 	code = runPolicy(args, &o, &e)
 	return code, o.String(), e.String()
@@ -45,39 +45,39 @@ tests:
 `
 
 func TestPolicyLint(t *testing.T) {
-	code, out, _ := guardctl("lint", policyFile(t, teamPolicy))
+	code, out, _ := guardctlPolicy("lint", policyFile(t, teamPolicy))
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "ok: team@")
 	assert.Contains(t, out, "11 rules, 2 tests")
 
-	code, out, _ = guardctl("lint", "baseline")
+	code, out, _ = guardctlPolicy("lint", "baseline")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "baseline@")
 
 	bad := policyFile(t, strings.Replace(teamPolicy, "stmt.tables.exists", "stmt.tabels.exists", 1))
-	code, _, errOut := guardctl("lint", bad)
+	code, _, errOut := guardctlPolicy("lint", bad)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, bad+":6:")
 	assert.Contains(t, errOut, `rule "no-agents-on-payroll"`)
 	assert.Contains(t, errOut, "undefined field 'tabels'")
 
-	code, _, errOut = guardctl("lint")
+	code, _, errOut = guardctlPolicy("lint")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "missing FILE")
 }
 
 func TestPolicyTest(t *testing.T) {
-	code, out, _ := guardctl("test", "-v", policyFile(t, teamPolicy))
+	code, out, _ := guardctlPolicy("test", "-v", policyFile(t, teamPolicy))
 	assert.Equal(t, 0, code, out)
 	assert.Contains(t, out, "2 cases passed")
 
-	code, out, _ = guardctl("test", "baseline")
+	code, out, _ = guardctlPolicy("test", "baseline")
 	assert.Equal(t, 0, code, out)
 
 	// A case whose expectation is wrong fails with exit 1 and shows the facts.
 	wrong := teamPolicy + "  - name: agent deletes everything\n    identity: {subject: copilot-7, kind: agent}\n    sql: DELETE FROM orders\n    expect: require_approval\n"
 	file := policyFile(t, wrong)
-	code, out, _ = guardctl("test", file)
+	code, out, _ = guardctlPolicy("test", file)
 	assert.Equal(t, 1, code, out)
 	assert.Contains(t, out, "FAIL "+file+":19: agent deletes everything: effect deny, want require_approval")
 	assert.Contains(t, out, `command="DELETE" effect=write has_where=false`)
@@ -87,7 +87,7 @@ func TestPolicyTest(t *testing.T) {
 
 func TestPolicyExplain(t *testing.T) {
 	file := policyFile(t, teamPolicy)
-	code, out, errOut := guardctl("explain", file, "--as", "copilot-7:agent", "--for", "alice:human", "--role", "support",
+	code, out, errOut := guardctlPolicy("explain", file, "--as", "copilot-7:agent", "--for", "alice:human", "--role", "support",
 		"--sql", "SELECT 1; UPDATE payroll.salaries SET amount = 0 WHERE id = 1")
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, `identity: copilot-7 kind="agent" roles=[support] on_behalf_of=alice kind="human"`)
@@ -98,14 +98,14 @@ func TestPolicyExplain(t *testing.T) {
 	assert.Contains(t, out, "deny             no-agents-on-payroll ("+file+":5) on statement 2: agents may not touch payroll.salaries")
 	assert.Contains(t, out, "decision: deny by rule no-agents-on-payroll: agents may not touch payroll.salaries")
 
-	code, out, _ = guardctl("explain", "baseline", "--as", "app:service", "--sql", "SELECT 1")
+	code, out, _ = guardctlPolicy("explain", "baseline", "--as", "app:service", "--sql", "SELECT 1")
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "matching rules: none")
 	assert.Contains(t, out, "decision: allow by default")
 
-	code, _, errOut = guardctl("explain", "baseline", "--as", "app")
+	code, _, errOut = guardctlPolicy("explain", "baseline", "--as", "app")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "--sql is required")
-	code, _, _ = guardctl("frobnicate")
+	code, _, _ = guardctlPolicy("frobnicate")
 	assert.Equal(t, 2, code)
 }

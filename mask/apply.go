@@ -1,0 +1,197 @@
+package mask
+
+import (
+	"database/sql/driver"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// colStat is a ColumnStat whose count may grow while Stats reads it.
+type colStat struct {
+	ColumnStat
+	cells atomic.Int64
+}
+
+// colPlan masks every cell of a column classified by name, lineage or rule.
+type colPlan struct {
+	idx      int
+	class    Class
+	strategy *strategy
+	shape    shape
+	stat     *colStat
+	// derived is true when only the lineage, not the column's own name,
+	// marks it: count(email) and length(name) are numbers about the value.
+	derived bool
+}
+
+// numberAbout reports whether v, in a column derived from a class, is a
+// number about the value (a count, a length, a year) rather than the value
+// itself. Numbers derived from text classes never carry the value; numbers
+// derived from numeric identifiers do when they are as long as one.
+func numberAbout(class Class, sh shape, v driver.Value) bool {
+	var n float64
+	switch x := v.(type) {
+	case int64:
+		n = float64(x)
+	case float64:
+		n = x
+	case string:
+		if sh != shapeNumber {
+			return false
+		}
+		f, err := strconv.ParseFloat(x, 64)
+		if err != nil {
+			return false
+		}
+		n = f
+	case []byte:
+		if sh != shapeNumber {
+			return false
+		}
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return false
+		}
+		n = f
+	default:
+		return false
+	}
+	if n < 0 {
+		n = -n
+	}
+	switch class {
+	case Email, Name, Address, Secret, IPAddress:
+		return true
+	case SSN, Phone, Card, IBAN:
+		return n < 1_000_000
+	case BirthDate:
+		return n < 10_000 // a year of birth is what partial shows anyway
+	}
+	return false // classes of your own: mask, we cannot know
+}
+
+type scanClass struct {
+	strategy *strategy
+	rule     string
+	stat     *colStat
+}
+
+// scanPlan runs the value detectors over a column no name classified.
+type scanPlan struct {
+	idx      int
+	column   string
+	plan     *plan
+	byClass  map[Class]*scanClass
+	resolve  func(Class) *scanClass
+	keyClass func(string) Class
+}
+
+// plan is the Plan the Engine builds for one result set.
+type plan struct {
+	m      masker
+	region string
+	cols   []colPlan
+	scans  []*scanPlan
+
+	mu    sync.Mutex
+	stats []*colStat
+}
+
+// Apply masks one row in place in dest (it replaces values; it never writes
+// into a []byte the driver returned). It must not be called concurrently
+// with itself; Stats may be called from any goroutine.
+func (p *plan) Apply(dest []driver.Value) {
+	for i := range p.cols {
+		c := &p.cols[i]
+		if c.idx >= len(dest) {
+			continue
+		}
+		if c.derived && numberAbout(c.class, c.shape, dest[c.idx]) {
+			continue
+		}
+		if v, ok := p.m.value(c.strategy, c.class, c.shape, dest[c.idx]); ok {
+			dest[c.idx] = v
+			c.stat.cells.Add(1)
+		}
+	}
+	for _, sc := range p.scans {
+		if sc.idx >= len(dest) {
+			continue
+		}
+		switch v := dest[sc.idx].(type) {
+		case string:
+			if out, ok := sc.text(v); ok {
+				dest[sc.idx] = out
+			}
+		case []byte:
+			if len(v) == 0 {
+				continue
+			}
+			// read the driver's bytes without copying; a masked result is a new slice
+			if out, ok := sc.text(unsafe.String(&v[0], len(v))); ok {
+				dest[sc.idx] = []byte(out)
+			}
+		}
+	}
+}
+
+func (sc *scanPlan) strategyFor(c Class) *strategy { return sc.resolve(c).strategy }
+
+func (sc *scanPlan) count(c Class, source string) {
+	x := sc.resolve(c)
+	if x.stat == nil {
+		x.stat = &colStat{ColumnStat: ColumnStat{Column: sc.column, Class: string(c), Rule: x.rule, Strategy: x.strategy.name, Source: source}}
+		sc.plan.mu.Lock()
+		sc.plan.stats = append(sc.plan.stats, x.stat)
+		sc.plan.mu.Unlock()
+	}
+	x.stat.cells.Add(1)
+}
+
+// text returns the masked text and true when anything in s was masked. The
+// result never aliases s.
+func (sc *scanPlan) text(s string) (string, bool) {
+	// Every detector needs at least 10 bytes except email, which needs an '@':
+	// short codes and words leave here without a scan.
+	if len(s) < 10 && strings.IndexByte(s, '@') < 0 {
+		return "", false
+	}
+	if len(s) > 1 && (s[0] == '{' || s[0] == '[') {
+		hit := false
+		w := jsonWalker{s: s, m: &sc.plan.m, keyClass: sc.keyClass, strategyFor: sc.strategyFor, region: sc.plan.region,
+			onMask: func(c Class) { hit = true; sc.count(c, "json") }}
+		if out, ok := w.walk(nil, ""); ok {
+			if !hit {
+				return "", false
+			}
+			return out, true
+		}
+	}
+	found := findAll(nil, s, sc.plan.region)
+	if len(found) == 0 {
+		return "", false
+	}
+	hit := false
+	out := maskSpans(&sc.plan.m, s, found, sc.strategyFor, func(c Class) { hit = true; sc.count(c, "value") })
+	if !hit {
+		return "", false
+	}
+	return out, true
+}
+
+// Stats reports, per masked column, the class, the deciding rule, the
+// strategy and the cells rewritten so far; columns returned in clear by an
+// exemption or a clear rule appear with strategy "clear".
+func (p *plan) Stats() []ColumnStat {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ColumnStat, len(p.stats))
+	for i, s := range p.stats {
+		out[i] = s.ColumnStat
+		out[i].Cells = s.cells.Load()
+	}
+	return out
+}

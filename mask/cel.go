@@ -1,0 +1,68 @@
+package mask
+
+import (
+	"fmt"
+
+	"cel.dev/cel-go/cel"
+
+	"github.com/guardedsql/guard/identity"
+)
+
+// celEnv declares what a `when` condition may use: the identity the
+// statement runs as, and the principal at the end of its delegation chain.
+func celEnv() (*cel.Env, error) {
+	return cel.NewEnv(
+		cel.Variable("identity", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("principal", cel.MapType(cel.StringType, cel.DynType)),
+	)
+}
+
+func compileWhen(env *cel.Env, expr string) (cel.Program, error) {
+	ast, iss := env.Compile(expr)
+	if iss != nil && iss.Err() != nil {
+		return nil, iss.Err()
+	}
+	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
+		return nil, fmt.Errorf("condition must be a bool, is %s", t)
+	}
+	return env.Program(ast, cel.CostLimit(100000))
+}
+
+func identityMap(id identity.Identity, depth int) map[string]any {
+	roles := id.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	attrs := id.Attributes
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	m := map[string]any{
+		"subject":    id.Subject,
+		"kind":       string(id.Kind),
+		"roles":      roles,
+		"session":    id.Session,
+		"attributes": attrs,
+		"anonymous":  id.IsAnonymous(),
+	}
+	if id.OnBehalfOf != nil && depth < 8 {
+		m["on_behalf_of"] = identityMap(*id.OnBehalfOf, depth+1)
+	} else {
+		m["on_behalf_of"] = nil
+	}
+	return m
+}
+
+// evalWhen reports whether the condition holds; an evaluation error counts
+// as false, so a broken condition never unmasks anything.
+func evalWhen(p cel.Program, act map[string]any) bool {
+	if p == nil {
+		return true
+	}
+	out, _, err := p.Eval(act)
+	if err != nil {
+		return false
+	}
+	b, ok := out.Value().(bool)
+	return ok && b
+}
