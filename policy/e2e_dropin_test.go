@@ -18,8 +18,9 @@ import (
 // configured, statements that need approval are refused.
 func TestEndToEndDropIn(t *testing.T) {
 	dsn := pgDSN(t)
+	dropSchemaAtEnd(t, dsn)
 	path := t.TempDir() + "/team.yaml"
-	require.NoError(t, os.WriteFile(path, []byte(teamPolicy), 0o600))
+	require.NoError(t, os.WriteFile(path, []byte(sch(teamPolicy)), 0o600))
 	raw, err := sql.Open("postgres", dsn)
 	require.NoError(t, err)
 	defer raw.Close()
@@ -41,8 +42,6 @@ func TestEndToEndDropIn(t *testing.T) {
 			e.run(t, 1000+n, who, st)
 		}
 	}
-	_, err = raw.Exec("DROP SCHEMA IF EXISTS " + e2eSchema + " CASCADE")
-	require.NoError(t, err)
 }
 
 // TestDropInBadPolicy: a policy file that does not load stops the guarded
