@@ -1,11 +1,3 @@
-// The drop-in setting guard.policy=FILE is parsed by the root package but
-// not yet wired to policy.NewStore in main (wiring.go reports "policy files
-// are not supported yet"). This test passes with that five-line wiring
-// (policy.NewStore(path) as the policy, a *ConfigError on failure); drop
-// the build tag when main has it.
-
-//go:build guard_dropin_policy
-
 package policy_test
 
 import (
@@ -17,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/guardedsql/guard"
+	"github.com/guardedsql/guard/policy"
 )
 
 // TestEndToEndDropIn runs the team policy's production matrix through the
@@ -25,8 +18,9 @@ import (
 // configured, statements that need approval are refused.
 func TestEndToEndDropIn(t *testing.T) {
 	dsn := pgDSN(t)
+	dropSchemaAtEnd(t, dsn)
 	path := t.TempDir() + "/team.yaml"
-	require.NoError(t, os.WriteFile(path, []byte(teamPolicy), 0o600))
+	require.NoError(t, os.WriteFile(path, []byte(sch(teamPolicy)), 0o600))
 	raw, err := sql.Open("postgres", dsn)
 	require.NoError(t, err)
 	defer raw.Close()
@@ -48,6 +42,26 @@ func TestEndToEndDropIn(t *testing.T) {
 			e.run(t, 1000+n, who, st)
 		}
 	}
-	_, err = raw.Exec("DROP SCHEMA IF EXISTS " + e2eSchema + " CASCADE")
-	require.NoError(t, err)
+}
+
+// TestDropInBadPolicy: a policy file that does not load stops the guarded
+// database with the file:line, and never falls back to
+// something more permissive.
+func TestDropInBadPolicy(t *testing.T) {
+	dsn := pgDSN(t)
+	path := t.TempDir() + "/broken.yaml"
+	require.NoError(t, os.WriteFile(path, []byte("name: broken\nrules:\n  - name: typo\n    match: stmt.has_wher\n    effect: deny\n"), 0o600))
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	db, err := sql.Open(guard.PostgresDriverName, dsn+sep+"guard.policy="+path)
+	if err == nil { // reported at Open or, at the latest, at first use
+		defer db.Close()
+		_, err = db.ExecContext(appCtx, "SELECT 1")
+	}
+	require.Error(t, err)
+	require.ErrorIs(t, err, guard.ErrConfig)
+	require.ErrorIs(t, err, policy.ErrInvalid)
+	require.Contains(t, err.Error(), path+":4:12: rule \"typo\"")
 }

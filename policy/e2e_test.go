@@ -35,7 +35,12 @@ import (
 //     by every read of the salaries view, files COPY would create, the
 //     session's role) must be unchanged.
 
-const e2eSchema = "policy_e2e"
+// e2eSchema is this test process's own schema: the statements below say
+// policy_e2e and sch rewrites them, so concurrent runs of this package (CI
+// shards, two developers) never share a fixture.
+var e2eSchema = fmt.Sprintf("policy_e2e_%d", os.Getpid())
+
+func sch(s string) string { return strings.ReplaceAll(s, "policy_e2e", e2eSchema) }
 
 var e2eFixture = []string{
 	`DROP SCHEMA IF EXISTS policy_e2e CASCADE`,
@@ -121,6 +126,8 @@ var baselineStatements = []e2eStatement{
 	{sql: "UPDATE policy_e2e.orders SET total = 0", expect: "D:deny-unbounded-write D D D D"},
 	{sql: "DELETE FROM policy_e2e.orders WHERE 1=1", expect: "D:deny-unbounded-write D D D D"},
 	{sql: "DELETE FROM policy_e2e.orders WHERE true OR id = 1", expect: "D D D D D"},
+	{sql: "WITH d AS (DELETE FROM policy_e2e.orders RETURNING id) SELECT count(*) FROM d", query: true, expect: "D:deny-unbounded-write D D D D"},
+	{sql: "EXPLAIN ANALYZE DELETE FROM policy_e2e.orders", query: true, expect: "D:deny-unbounded-write D D D D"},
 	{sql: "DROP TABLE policy_e2e.victim", expect: "D:deny-drop D:deny-drop D:deny-drop D:deny-drop D:deny-drop"},
 	{sql: "TRUNCATE policy_e2e.orders", expect: "D:deny-truncate D D D D"},
 	{sql: "ALTER TABLE policy_e2e.victim DROP COLUMN note", expect: "D:deny-alter-drop D D D D"},
@@ -245,10 +252,10 @@ var appCtx = identity.With(context.Background(), identity.Identity{Subject: "e2e
 func (e *e2eEnv) reset(t *testing.T) {
 	t.Helper()
 	for _, q := range e2eFixture {
-		_, err := e.raw.Exec(q)
+		_, err := e.raw.Exec(sch(q))
 		require.NoError(t, err, q)
 	}
-	for _, f := range []string{copyFile, programFile} {
+	for _, f := range []string{sch(copyFile), sch(programFile)} {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			// The server wrote it as another user; have it removed the same way it was made.
 			_, _ = e.raw.Exec(fmt.Sprintf("COPY (SELECT 1) TO PROGRAM 'rm -f %s'", f))
@@ -261,8 +268,8 @@ func (e *e2eEnv) reset(t *testing.T) {
 func (e *e2eEnv) witness(t *testing.T) string {
 	t.Helper()
 	var fp string
-	require.NoError(t, e.raw.QueryRow(e2eFingerprint).Scan(&fp))
-	for _, f := range []string{copyFile, programFile} {
+	require.NoError(t, e.raw.QueryRow(sch(e2eFingerprint)).Scan(&fp))
+	for _, f := range []string{sch(copyFile), sch(programFile)} {
 		_, err := os.Stat(f)
 		fp += fmt.Sprintf("|%s=%t", f, err == nil)
 	}
@@ -312,8 +319,9 @@ func (e *e2eEnv) run(t *testing.T, n int, who int, st e2eStatement) {
 	}
 	toks := strings.Fields(st.expect)
 	require.Len(t, toks, len(e2eIDs), st.sql)
+	query := sch(st.sql)
 	want, rule := parseExpect(toks[who])
-	label := fmt.Sprintf("case %d: %s runs %q", n, e2eIDs[who].name, st.sql)
+	label := fmt.Sprintf("case %d: %s runs %q", n, e2eIDs[who].name, query)
 
 	if e.dirty {
 		e.reset(t)
@@ -329,7 +337,7 @@ func (e *e2eEnv) run(t *testing.T, n int, who int, st e2eStatement) {
 	var err error
 	if st.query {
 		var rows *sql.Rows
-		rows, err = e.db.QueryContext(ctx, st.sql, st.args...)
+		rows, err = e.db.QueryContext(ctx, query, st.args...)
 		if err == nil {
 			for rows.Next() {
 			}
@@ -337,7 +345,7 @@ func (e *e2eEnv) run(t *testing.T, n int, who int, st e2eStatement) {
 			rows.Close()
 		}
 	} else {
-		_, err = e.db.ExecContext(ctx, st.sql, st.args...)
+		_, err = e.db.ExecContext(ctx, query, st.args...)
 	}
 
 	var denied *guard.DeniedError
@@ -374,7 +382,7 @@ func (e *e2eEnv) run(t *testing.T, n int, who int, st e2eStatement) {
 	// One audit record for the attempt, decided by this policy version.
 	var recs []audit.Record
 	for _, r := range e.mem.Records() {
-		if r.Kind == audit.KindStatement && r.Statement == st.sql {
+		if r.Kind == audit.KindStatement && r.Statement == query {
 			recs = append(recs, r)
 		}
 	}
@@ -387,8 +395,24 @@ func (e *e2eEnv) run(t *testing.T, n int, who int, st e2eStatement) {
 	}
 }
 
+// dropSchemaAtEnd leaves nothing behind, whether the test passes or not.
+func dropSchemaAtEnd(t *testing.T, dsn string) {
+	t.Cleanup(func() {
+		raw, err := sql.Open("postgres", dsn)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer raw.Close()
+		if _, err := raw.Exec("DROP SCHEMA IF EXISTS " + e2eSchema + " CASCADE"); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
 func TestEndToEndDecisions(t *testing.T) {
 	dsn := pgDSN(t)
+	dropSchemaAtEnd(t, dsn)
 	cases := 0
 	t.Run("baseline", func(t *testing.T) {
 		e := newE2E(t, dsn, policy.Baseline(), policy.Baseline().Version())
@@ -401,7 +425,7 @@ func TestEndToEndDecisions(t *testing.T) {
 	})
 	for _, env := range []string{"production", "staging"} {
 		t.Run("team-"+env, func(t *testing.T) {
-			p, err := policy.ParseFile("team.yaml", []byte(teamPolicy), policy.WithEnv(map[string]string{"env": env}))
+			p, err := policy.ParseFile("team.yaml", []byte(sch(teamPolicy)), policy.WithEnv(map[string]string{"env": env}))
 			require.NoError(t, err)
 			e := newE2E(t, dsn, p, p.Version())
 			for _, st := range teamStatements[env] {
@@ -421,14 +445,15 @@ func TestEndToEndDecisions(t *testing.T) {
 		before := e.witness(t)
 		pid, marker := e.mark(t, 0)
 		ctx := identity.With(context.Background(), *e2eIDs[0].id)
-		_, err := e.db.ExecContext(ctx, "TRUNCATE policy_e2e.orders")
+		truncate := sch("TRUNCATE policy_e2e.orders")
+		_, err := e.db.ExecContext(ctx, truncate)
 		require.NoError(t, err)
-		assert.Equal(t, "TRUNCATE policy_e2e.orders", e.lastQuery(t, pid))
+		assert.Equal(t, truncate, e.lastQuery(t, pid))
 		assert.NotEqual(t, marker, e.lastQuery(t, pid))
 		assert.NotEqual(t, before, e.witness(t))
 		var rec *audit.Record
 		for _, r := range e.mem.Records() {
-			if r.Statement == "TRUNCATE policy_e2e.orders" {
+			if r.Statement == truncate {
 				rec = &r
 			}
 		}
@@ -440,13 +465,6 @@ func TestEndToEndDecisions(t *testing.T) {
 
 	t.Logf("%d decision cases end to end", cases)
 	assert.GreaterOrEqual(t, cases, 100)
-
-	// Leave nothing behind for other packages' tests.
-	raw, err := sql.Open("postgres", dsn)
-	require.NoError(t, err)
-	defer raw.Close()
-	_, err = raw.Exec("DROP SCHEMA IF EXISTS " + e2eSchema + " CASCADE")
-	require.NoError(t, err)
 }
 
 // TestReloadWhileRunning reloads the policy 100 times while 16 goroutines run

@@ -100,7 +100,9 @@ func TestBaselineDecisionsOnFacts(t *testing.T) {
 		assert.NotEmpty(t, d.Message)
 	}
 	d := decide(t, b, svc, updAll)
-	assert.Equal(t, "UPDATE without WHERE would touch every row of orders", d.Message)
+	assert.Equal(t, "UPDATE would touch every row of orders (no WHERE)", d.Message)
+	d = decide(t, b, svc, delTrue)
+	assert.Equal(t, "DELETE would touch every row of orders (its WHERE is always true)", d.Message)
 	d = decide(t, b, svc, garbage)
 	assert.Contains(t, d.Message, `syntax error at or near "SELEC"`)
 	// No analysis at all is treated as unknown.

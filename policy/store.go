@@ -81,6 +81,7 @@ func (s *Store) swap(p *Policy) {
 
 // Reload reads the store's file again. On any error the policy in force is
 // kept and the error returned (errors.Is(err, ErrInvalid) for bad content).
+// A file whose content did not change leaves the policy (and OnChange) alone.
 func (s *Store) Reload() error {
 	if s.path == "" {
 		return ErrNoFile
@@ -90,6 +91,11 @@ func (s *Store) Reload() error {
 	p, err := Load(s.path, s.opts...)
 	if err != nil {
 		return err
+	}
+	// Editors and config management often touch a file several times for
+	// one change; the same content is not a new policy.
+	if p.Version() == s.cur.Load().Version() {
+		return nil
 	}
 	s.swap(p)
 	return nil
@@ -119,7 +125,6 @@ func (s *Store) Watch(ctx context.Context, onError func(error)) error {
 		}
 	}
 	base := filepath.Base(s.path)
-	last := fileID(s.path)
 	go func() {
 		defer w.Close()
 		for {
@@ -130,19 +135,20 @@ func (s *Store) Watch(ctx context.Context, onError func(error)) error {
 				if !ok {
 					return
 				}
-				// ConfigMaps swap a ..data symlink; any event may change what
-				// path resolves to, so compare the file itself.
+				// ConfigMaps swap a ..data symlink rather than the file, so
+				// those events count too. Every relevant event reloads:
+				// comparing sizes and modification times misses quick edits
+				// (timestamps are coarse), and Reload of unchanged content
+				// is a no-op anyway.
 				if filepath.Base(ev.Name) != base && !isHidden(ev.Name) {
 					continue
 				}
-				if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename|fsnotify.Chmod|fsnotify.Remove) == 0 {
+				if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename|fsnotify.Remove) == 0 {
 					continue
 				}
-				id := fileID(s.path)
-				if id == "" || id == last && ev.Op&fsnotify.Write == 0 {
-					continue
+				if _, err := os.Stat(s.path); err != nil {
+					continue // mid-rename; the Create that follows reloads
 				}
-				last = id
 				report(s.Reload())
 			case err, ok := <-w.Errors:
 				if !ok {
@@ -158,14 +164,4 @@ func (s *Store) Watch(ctx context.Context, onError func(error)) error {
 func isHidden(name string) bool {
 	b := filepath.Base(name)
 	return len(b) > 1 && b[0] == '.' && b[1] == '.'
-}
-
-// fileID says whether the file behind path changed: size and modification
-// time of what it resolves to; "" when it is missing (mid-rename).
-func fileID(path string) string {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return ""
-	}
-	return fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
 }

@@ -77,7 +77,8 @@ func TestReloadUnderLoad(t *testing.T) {
 			writeFile(t, path, data)
 		}
 	}
-	for decided.Load() < 1000 { // make sure the readers really ran alongside
+	require.NoError(t, s.Reload()) // unchanged content: no new version, no OnChange
+	for decided.Load() < 1000 {    // make sure the readers really ran alongside
 		time.Sleep(time.Millisecond)
 	}
 	cancel()

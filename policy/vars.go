@@ -2,7 +2,6 @@ package policy
 
 import (
 	"reflect"
-	"time"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/cost"
@@ -244,8 +243,6 @@ func requestVars(r Request) *RequestVars {
 func unknownAnalysis(reason string) *sqlinfo.Analysis {
 	return &sqlinfo.Analysis{Dialect: sqlinfo.Postgres, Statements: []sqlinfo.Statement{{Effect: sqlinfo.Unknown, Limit: -1, Error: reason}}}
 }
-
-var _ = time.Time{}
 
 // The bounded methods report whether a variable is within the sizes the
 // load-time cost estimate assumed (maxListSize, maxMapSize, maxStringSize).
