@@ -305,7 +305,10 @@ func TestE2EExpressionsPostgres(t *testing.T) {
 
 func TestE2EExpressionsMariaDB(t *testing.T) {
 	tbl := seed(t, "mysql", mysqlDSN(t), true)
-	db := openMySQL(t, guard.WithMasker(newEngine(t)))
+	// The 2018 MySQL grammar cannot read WITH, so the baseline policy would
+	// deny that query; in observe mode it runs, and what masks it then is the
+	// value safety net alone (no lineage).
+	db := openMySQL(t, guard.WithMasker(newEngine(t)), guard.WithObserveOnly(true))
 	queries := []string{
 		"SELECT lower(email) FROM %[1]s",
 		"SELECT concat(email, '') FROM %[1]s",
