@@ -3,17 +3,21 @@ package guard_test
 import (
 	"crypto/md5"
 
+	"github.com/go-sql-driver/mysql"
+	"github.com/guardedsql/guard/internal/testdb"
+
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
-	"github.com/jackc/pgx/v5"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/lib/pq"
 
@@ -25,42 +29,17 @@ import (
 
 func pgDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("GUARD_TEST_PG_DSN")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	db, err := sql.Open("postgres", dsn)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-		db.Close()
-	}
-	if err != nil {
-		t.Fatalf("PostgreSQL is not reachable at %s (%v); start it with ./scripts/test.sh or "+
-			"'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start'", dsn, err)
-	}
-	return dsn
+	return testdb.ReachablePostgres(t)
 }
 
 func mysqlDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("GUARD_TEST_MYSQL_DSN")
-	if dsn == "" {
-		dsn = "root@tcp(127.0.0.1:3306)/test?parseTime=true"
-	}
-	db, err := sql.Open("mysql", dsn)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-		db.Close()
-	}
+	cfg, err := mysql.ParseDSN(testdb.ReachableMariaDB(t))
 	if err != nil {
-		t.Fatalf("MariaDB is not reachable at %s (%v); start it with ./scripts/test.sh or "+
-			"'start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd'", dsn, err)
+		t.Fatal(err)
 	}
-	return dsn
+	cfg.ParseTime = true
+	return cfg.FormatDSN()
 }
 
 // uniqueName returns a table name no other test or package run will use.

@@ -20,47 +20,21 @@ import (
 	"github.com/guardedsql/guard"
 	"github.com/guardedsql/guard/audit"
 	"github.com/guardedsql/guard/identity"
+	"github.com/guardedsql/guard/internal/testdb"
 	"github.com/guardedsql/guard/mask"
 )
 
 func pgDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("GUARD_TEST_PG_DSN")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	db, err := sql.Open("postgres", dsn)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-		db.Close()
-	}
-	if err != nil {
-		t.Fatalf("PostgreSQL is not reachable at %s (%v); start it with "+
-			"'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start'", dsn, err)
-	}
-	return dsn
+	return testdb.ReachablePostgres(t)
 }
 
 func mysqlDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("GUARD_TEST_MYSQL_DSN")
-	if dsn == "" {
-		dsn = "root@tcp(127.0.0.1:3306)/test?parseTime=true"
-	}
-	db, err := sql.Open("mysql", dsn)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-		db.Close()
-	}
-	if err != nil {
-		t.Fatalf("MariaDB is not reachable at %s (%v); start it with "+
-			"'start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd'", dsn, err)
-	}
-	return dsn
+	cfg, err := mysql.ParseDSN(testdb.ReachableMariaDB(t))
+	require.NoError(t, err)
+	cfg.ParseTime = true
+	return cfg.FormatDSN()
 }
 
 func uniqueTable(prefix string) string {

@@ -19,6 +19,7 @@ import (
 	"github.com/guardedsql/guard"
 	"github.com/guardedsql/guard/audit"
 	"github.com/guardedsql/guard/identity"
+	"github.com/guardedsql/guard/internal/testdb"
 	"github.com/guardedsql/guard/policy"
 	"github.com/guardedsql/guard/policy/approval"
 )
@@ -74,22 +75,7 @@ const e2eFingerprint = `SELECT
 
 func pgDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("GUARD_TEST_PG_DSN")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	db, err := sql.Open("postgres", dsn)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-		db.Close()
-	}
-	if err != nil {
-		t.Fatalf("PostgreSQL is not reachable at %s (%v); start it with "+
-			"'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start'", dsn, err)
-	}
-	return dsn
+	return testdb.ReachablePostgres(t)
 }
 
 // Identities of the matrix, in the column order of the expectations.

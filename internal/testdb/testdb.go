@@ -252,3 +252,25 @@ func redactMySQL(cfg *mysql.Config) string {
 	}
 	return c.FormatDSN()
 }
+
+// ReachablePostgres returns BasePostgresDSN after checking that the server
+// answers, failing t with a start hint when it does not. For tests that
+// manage their own uniquely named objects in the shared database.
+func ReachablePostgres(t testing.TB) string {
+	t.Helper()
+	dsn := BasePostgresDSN()
+	openAdmin(t, "postgres", dsn, "PostgreSQL", redactPostgres(dsn), pgStartHint).Close()
+	return dsn
+}
+
+// ReachableMariaDB is ReachablePostgres for MariaDB.
+func ReachableMariaDB(t testing.TB) string {
+	t.Helper()
+	dsn := BaseMariaDBDSN()
+	shown := "the MariaDB test server"
+	if cfg, err := mysql.ParseDSN(dsn); err == nil {
+		shown = redactMySQL(cfg)
+	}
+	openAdmin(t, "mysql", dsn, "MariaDB", shown, myStartHint).Close()
+	return dsn
+}
