@@ -41,6 +41,11 @@ func newEngine(c config) (*engine, error) {
 	default:
 		return nil, &ConfigError{Setting: "dialect", Value: string(c.dialect), Err: fmt.Errorf("want postgres, mysql or sqlite")}
 	}
+	if c.errorLog == nil {
+		c.errorLog = func(error) {}
+	}
+	// errorLog is set before anything that may call it from its own
+	// goroutine (the audit logger reports a broker that is down at once).
 	e := &engine{cfg: c}
 	if err := e.buildPolicy(); err != nil {
 		return nil, err
@@ -53,9 +58,6 @@ func newEngine(c config) (*engine, error) {
 	}
 	if a, ok := e.cfg.auditor.(interface{ Admit(context.Context) error }); ok {
 		e.admitter = a
-	}
-	if e.cfg.errorLog == nil {
-		e.cfg.errorLog = func(error) {}
 	}
 	if err := e.startPolicyWatch(); err != nil {
 		_ = e.close(context.Background())
@@ -158,6 +160,19 @@ func (c *call) refuse(ctx context.Context, cause error) error {
 	de := &DeniedError{
 		Rule: c.dec.Rule, Message: c.dec.Message, Fingerprint: c.an.Fingerprint,
 		Effect: string(c.dec.Effect), ApprovalID: c.apprID, Reviewer: c.approval.Reviewer, Cause: cause,
+	}
+	if a := c.e.admitter; a != nil {
+		// In fail-closed mode a full spool refuses new records; the denial
+		// then says so instead of waiting for room that may never come.
+		if err := a.Admit(ctx); err != nil {
+			c.ended.Store(true)
+			if de.Cause == nil {
+				de.Cause = err
+			} else {
+				de.Cause = errors.Join(de.Cause, err)
+			}
+			return de
+		}
 	}
 	c.endWith(ctx, &audit.Outcome{Status: "denied", Error: de.Error()}, 0)
 	return de
