@@ -46,18 +46,30 @@ type entry struct {
 }
 
 func appendFrame(dst []byte, chainID, id, kind string, js []byte) []byte {
-	plen := 3 + len(chainID) + len(id) + len(kind) + len(js)
 	start := len(dst)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(plen))
-	dst = binary.BigEndian.AppendUint32(dst, 0)
-	p := len(dst)
-	for _, s := range []string{chainID, id, kind} {
+	dst = appendFrameHeader(dst, chainID, id, kind)
+	dst = append(dst, js...)
+	finishFrame(dst, start)
+	return dst
+}
+
+// appendFrameHeader starts a frame: room for its length and checksum, and
+// the short header. finishFrame fills them in once the JSON follows.
+func appendFrameHeader(dst []byte, chainID, id, kind string) []byte {
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
+	for _, s := range [3]string{chainID, id, kind} {
 		dst = append(dst, byte(len(s)))
 		dst = append(dst, s...)
 	}
-	dst = append(dst, js...)
-	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[p:], castagnoli))
 	return dst
+}
+
+// finishFrame writes the length and checksum of the frame starting at
+// dst[start:], which runs to the end of dst.
+func finishFrame(dst []byte, start int) {
+	p := dst[start+frameHeader:]
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(p)))
+	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(p, castagnoli))
 }
 
 var errBadFrame = errors.New("audit: bad spool frame")
