@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"strconv"
 )
 
@@ -108,17 +107,13 @@ func seal(body []byte, chainID string, seq uint64, prev string) (out []byte, has
 
 // appendSealedFrame appends a spool frame holding body sealed into the
 // chain (the JSON with its chain object and hash), and returns the hash.
-// h is reset and used for SHA-256, so a caller under a lock can reuse one.
-func appendSealedFrame(dst []byte, h hash.Hash, chainID, id, kind string, body []byte, seq uint64, prev string) ([]byte, string) {
+func appendSealedFrame(dst []byte, chainID, id, kind string, body []byte, seq uint64, prev string) ([]byte, string) {
 	start := len(dst)
 	dst = appendFrameHeader(dst, chainID, id, kind)
 	js := len(dst)
 	dst = append(dst, body...)
 	dst = appendChain(dst, chainID, seq, prev, "")
-	h.Reset()
-	h.Write(dst[js:])
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
+	sum := sha256.Sum256(dst[js:])
 	var hx [2 * sha256.Size]byte
 	hex.Encode(hx[:], sum[:])
 	// The sealed form differs only by the hash inside the final `""}}`.

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"strings"
 	"testing"
@@ -102,7 +101,7 @@ func checkEncoder(t *testing.T, name string, rec *Record) {
 	}
 	// The frame the logger writes is the old seal-then-frame, byte for byte.
 	js, hash := seal(want, "chain-1", 42, "prevhash")
-	frame, fhash := appendSealedFrame([]byte("x"), sha256.New(), "chain-1", "id", "kind", got, 42, "prevhash")
+	frame, fhash := appendSealedFrame([]byte("x"), "chain-1", "id", "kind", got, 42, "prevhash")
 	if old := appendFrame([]byte("x"), "chain-1", "id", "kind", js); !bytes.Equal(frame, old) || fhash != hash {
 		t.Fatalf("%s: sealed frame differs\n got %q\nwant %q", name, frame, old)
 	}

@@ -3,11 +3,9 @@ package audit
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"hash"
 	"strings"
 	"sync"
 	"time"
@@ -95,7 +93,6 @@ type Logger struct {
 	noticeEnd   int64
 	closed      bool
 	frame       []byte
-	sha         hash.Hash
 
 	keyID string
 
@@ -185,7 +182,7 @@ func New(cfg Config) (*Logger, error) {
 	}
 	l := &Logger{
 		cfg: cfg, sp: sp, sinks: sinks, chainID: id.String(),
-		lastCP: time.Now(), sha: sha256.New(),
+		lastCP:   time.Now(),
 		draining: make(chan struct{}), shipDone: make(chan struct{}),
 		bgDone: make(chan struct{}), stopBg: make(chan struct{}),
 	}
@@ -436,7 +433,7 @@ func (l *Logger) appendBodyLocked(rec *Record, body []byte) (int64, error) {
 	}
 	seq := l.seq + 1
 	var hash string
-	l.frame, hash = appendSealedFrame(l.frame[:0], l.sha, l.chainID, rec.ID, string(rec.Kind), body, seq, l.prev)
+	l.frame, hash = appendSealedFrame(l.frame[:0], l.chainID, rec.ID, string(rec.Kind), body, seq, l.prev)
 	end, err := l.sp.appendLocked(l.frame)
 	if cap(l.frame) > 1<<20 {
 		l.frame = nil

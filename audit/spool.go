@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -91,16 +92,44 @@ func parseFrame(b []byte) (e entry, n int, err error) {
 	if crc32.Checksum(p, castagnoli) != binary.BigEndian.Uint32(b[4:]) {
 		return e, 0, errBadFrame
 	}
-	var fields [3]string
+	var fields [3][]byte
 	for i := range fields {
 		if len(p) < 1 || len(p) < 1+int(p[0]) {
 			return e, 0, errBadFrame
 		}
 		l := int(p[0])
-		fields[i] = string(p[1 : 1+l])
+		fields[i] = p[1 : 1+l]
 		p = p[1+l:]
 	}
-	return entry{ChainID: fields[0], ID: fields[1], Kind: fields[2], JSON: p}, frameHeader + plen, nil
+	return entry{ChainID: internChain(fields[0]), ID: string(fields[1]), Kind: internKind(fields[2]), JSON: p}, frameHeader + plen, nil
+}
+
+// lastChain caches the chain id string: nearly every frame a shipper reads
+// carries the same one, and the shipper runs once per record.
+var lastChain atomic.Pointer[string]
+
+func internChain(b []byte) string {
+	if p := lastChain.Load(); p != nil && *p == string(b) {
+		return *p
+	}
+	s := string(b)
+	lastChain.Store(&s)
+	return s
+}
+
+// internKind returns the constant for a known kind without allocating.
+func internKind(b []byte) string {
+	switch string(b) {
+	case string(KindStatement):
+		return string(KindStatement)
+	case string(KindCheckpoint):
+		return string(KindCheckpoint)
+	case string(KindStart):
+		return string(KindStart)
+	case string(KindStop):
+		return string(KindStop)
+	}
+	return string(b)
 }
 
 type segment struct {
