@@ -31,6 +31,24 @@ var errNotCanonical = errors.New("audit: record encoding does not end with the c
 // marshalBody encodes rec with a zero Chain and returns the bytes before the
 // chain object.
 func marshalBody(rec *Record) ([]byte, error) {
+	return appendMarshalBody(nil, rec)
+}
+
+// appendMarshalBody appends what marshalBody returns to dst.
+func appendMarshalBody(dst []byte, rec *Record) ([]byte, error) {
+	if b, ok := appendBody(dst, rec); ok {
+		return b, nil
+	}
+	b, err := marshalBodyJSON(rec)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
+}
+
+// marshalBodyJSON is marshalBody by encoding/json: the definition of the
+// canonical form, used for records the hand encoder leaves to it.
+func marshalBodyJSON(rec *Record) ([]byte, error) {
 	saved := rec.Chain
 	rec.Chain = Chain{}
 	b, err := json.Marshal(rec)
@@ -85,6 +103,24 @@ func seal(body []byte, chainID string, seq uint64, prev string) (out []byte, has
 	out = append(out, hash...)
 	out = append(out, `"}}`...)
 	return out, hash
+}
+
+// appendSealedFrame appends a spool frame holding body sealed into the
+// chain (the JSON with its chain object and hash), and returns the hash.
+func appendSealedFrame(dst []byte, chainID, id, kind string, body []byte, seq uint64, prev string) ([]byte, string) {
+	start := len(dst)
+	dst = appendFrameHeader(dst, chainID, id, kind)
+	js := len(dst)
+	dst = append(dst, body...)
+	dst = appendChain(dst, chainID, seq, prev, "")
+	sum := sha256.Sum256(dst[js:])
+	var hx [2 * sha256.Size]byte
+	hex.Encode(hx[:], sum[:])
+	// The sealed form differs only by the hash inside the final `""}}`.
+	dst = append(dst[:len(dst)-3], hx[:]...)
+	dst = append(dst, `"}}`...)
+	finishFrame(dst, start)
+	return dst, string(hx[:])
 }
 
 // Hash recomputes the hash of rec from its canonical encoding (every field

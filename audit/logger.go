@@ -275,11 +275,14 @@ func (l *Logger) Emit(ctx context.Context, rec *Record) error {
 	if len(rec.Detail) > l.cfg.MaxStatementBytes {
 		rec.Detail = oneLineText(rec.Detail, l.cfg.MaxStatementBytes)
 	}
-	body, err := marshalBody(rec)
+	bp := bodyPool.Get().(*[]byte)
+	defer putBody(bp)
+	body, err := appendMarshalBody((*bp)[:0], rec)
 	if err == nil && len(body) > maxRecordBytes {
 		shrink(rec)
-		body, err = marshalBody(rec)
+		body, err = appendMarshalBody(body[:0], rec)
 	}
+	*bp = body
 	if err != nil {
 		return fmt.Errorf("audit: encoding record: %w", err)
 	}
@@ -324,6 +327,15 @@ func (l *Logger) Emit(ctx context.Context, rec *Record) error {
 		return err
 	}
 	return l.flush(end)
+}
+
+// bodyPool holds encoding buffers for Emit, which runs on every statement.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func putBody(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		bodyPool.Put(bp)
+	}
 }
 
 func (l *Logger) flush(end int64) error {
@@ -420,9 +432,12 @@ func (l *Logger) appendBodyLocked(rec *Record, body []byte) (int64, error) {
 		return 0, fmt.Errorf("%w: %v", ErrUnavailable, l.sp.broken)
 	}
 	seq := l.seq + 1
-	js, hash := seal(body, l.chainID, seq, l.prev)
-	l.frame = appendFrame(l.frame[:0], l.chainID, rec.ID, string(rec.Kind), js)
+	var hash string
+	l.frame, hash = appendSealedFrame(l.frame[:0], l.chainID, rec.ID, string(rec.Kind), body, seq, l.prev)
 	end, err := l.sp.appendLocked(l.frame)
+	if cap(l.frame) > 1<<20 {
+		l.frame = nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

@@ -65,8 +65,13 @@ type KafkaConfig struct {
 // brokers acknowledged every message with acks=all.
 type kafkaSink struct {
 	w      *kafka.Writer
-	source string
+	source []byte
 	msgs   []kafka.Message
+	// per-batch scratch, reused: the shipper is the only caller
+	hdrs  []kafka.Header
+	key   []byte
+	keyOf string
+	types map[Kind][]byte
 }
 
 // maxBatchBytes keeps a shipper batch inside one kafka-go produce batch per
@@ -120,28 +125,53 @@ func NewKafkaSink(cfg KafkaConfig) (Sink, error) {
 		},
 		AllowAutoTopicCreation: cfg.AllowAutoTopicCreation,
 	}
-	return &kafkaSink{w: w, source: src}, nil
+	return &kafkaSink{w: w, source: []byte(src)}, nil
 }
 
 func (k *kafkaSink) Write(ctx context.Context, batch []Message) error {
+	// Header slices and constant values are shared across messages and
+	// batches: WriteMessages is synchronous and keeps none of them.
+	if cap(k.hdrs) < len(batch)*kafkaHeaders {
+		k.hdrs = make([]kafka.Header, len(batch)*kafkaHeaders)
+	}
 	k.msgs = k.msgs[:0]
-	for _, m := range batch {
-		k.msgs = append(k.msgs, kafka.Message{
-			Key:   []byte(m.ChainID),
-			Value: m.JSON,
-			Headers: []kafka.Header{
-				{Key: "ce_specversion", Value: []byte("1.0")},
-				{Key: "ce_id", Value: []byte(m.ID)},
-				{Key: "ce_type", Value: []byte(EventTypePrefix + string(m.Kind))},
-				{Key: "ce_source", Value: []byte(k.source)},
-				{Key: "content-type", Value: []byte("application/json")},
-			},
-		})
+	for i, m := range batch {
+		if m.ChainID != k.keyOf {
+			k.keyOf, k.key = m.ChainID, []byte(m.ChainID)
+		}
+		h := k.hdrs[i*kafkaHeaders : (i+1)*kafkaHeaders : (i+1)*kafkaHeaders]
+		h[0] = kafka.Header{Key: "ce_specversion", Value: ceSpecVersion}
+		h[1] = kafka.Header{Key: "ce_id", Value: []byte(m.ID)}
+		h[2] = kafka.Header{Key: "ce_type", Value: k.eventType(m.Kind)}
+		h[3] = kafka.Header{Key: "ce_source", Value: k.source}
+		h[4] = kafka.Header{Key: "content-type", Value: contentTypeJSON}
+		k.msgs = append(k.msgs, kafka.Message{Key: k.key, Value: m.JSON, Headers: h})
 	}
 	if err := k.w.WriteMessages(ctx, k.msgs...); err != nil {
 		return fmt.Errorf("audit: kafka: %w", err)
 	}
 	return nil
+}
+
+const kafkaHeaders = 5
+
+var (
+	ceSpecVersion   = []byte("1.0")
+	contentTypeJSON = []byte("application/json")
+)
+
+func (k *kafkaSink) eventType(kind Kind) []byte {
+	t, ok := k.types[kind]
+	if !ok {
+		if k.types == nil {
+			k.types = map[Kind][]byte{}
+		}
+		t = []byte(EventTypePrefix + string(kind))
+		if len(k.types) < 64 {
+			k.types[kind] = t
+		}
+	}
+	return t
 }
 
 func (k *kafkaSink) Close() error { return k.w.Close() }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,18 +47,30 @@ type entry struct {
 }
 
 func appendFrame(dst []byte, chainID, id, kind string, js []byte) []byte {
-	plen := 3 + len(chainID) + len(id) + len(kind) + len(js)
 	start := len(dst)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(plen))
-	dst = binary.BigEndian.AppendUint32(dst, 0)
-	p := len(dst)
-	for _, s := range []string{chainID, id, kind} {
+	dst = appendFrameHeader(dst, chainID, id, kind)
+	dst = append(dst, js...)
+	finishFrame(dst, start)
+	return dst
+}
+
+// appendFrameHeader starts a frame: room for its length and checksum, and
+// the short header. finishFrame fills them in once the JSON follows.
+func appendFrameHeader(dst []byte, chainID, id, kind string) []byte {
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
+	for _, s := range [3]string{chainID, id, kind} {
 		dst = append(dst, byte(len(s)))
 		dst = append(dst, s...)
 	}
-	dst = append(dst, js...)
-	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[p:], castagnoli))
 	return dst
+}
+
+// finishFrame writes the length and checksum of the frame starting at
+// dst[start:], which runs to the end of dst.
+func finishFrame(dst []byte, start int) {
+	p := dst[start+frameHeader:]
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(p)))
+	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(p, castagnoli))
 }
 
 var errBadFrame = errors.New("audit: bad spool frame")
@@ -79,16 +92,44 @@ func parseFrame(b []byte) (e entry, n int, err error) {
 	if crc32.Checksum(p, castagnoli) != binary.BigEndian.Uint32(b[4:]) {
 		return e, 0, errBadFrame
 	}
-	var fields [3]string
+	var fields [3][]byte
 	for i := range fields {
 		if len(p) < 1 || len(p) < 1+int(p[0]) {
 			return e, 0, errBadFrame
 		}
 		l := int(p[0])
-		fields[i] = string(p[1 : 1+l])
+		fields[i] = p[1 : 1+l]
 		p = p[1+l:]
 	}
-	return entry{ChainID: fields[0], ID: fields[1], Kind: fields[2], JSON: p}, frameHeader + plen, nil
+	return entry{ChainID: internChain(fields[0]), ID: string(fields[1]), Kind: internKind(fields[2]), JSON: p}, frameHeader + plen, nil
+}
+
+// lastChain caches the chain id string: nearly every frame a shipper reads
+// carries the same one, and the shipper runs once per record.
+var lastChain atomic.Pointer[string]
+
+func internChain(b []byte) string {
+	if p := lastChain.Load(); p != nil && *p == string(b) {
+		return *p
+	}
+	s := string(b)
+	lastChain.Store(&s)
+	return s
+}
+
+// internKind returns the constant for a known kind without allocating.
+func internKind(b []byte) string {
+	switch string(b) {
+	case string(KindStatement):
+		return string(KindStatement)
+	case string(KindCheckpoint):
+		return string(KindCheckpoint)
+	case string(KindStart):
+		return string(KindStart)
+	case string(KindStop):
+		return string(KindStop)
+	}
+	return string(b)
 }
 
 type segment struct {
