@@ -146,6 +146,9 @@ func (e *engine) buildAuditor() error {
 		}
 		return &ConfigError{Setting: "guard.audit", Err: err}
 	}
+	if acfg.SpoolDir == "" {
+		return &ConfigError{Setting: "guard.audit.spool_dir", Err: errors.New("required: every audit sink delivers from the durable spool")}
+	}
 	if acfg.OnError == nil {
 		acfg.OnError = func(err error) { e.cfg.errorLog(err) }
 	}

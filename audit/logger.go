@@ -244,8 +244,9 @@ func (l *Logger) Admit(ctx context.Context) error {
 // Emit appends rec to the spool. It fills rec.Version, rec.ID (a UUIDv7
 // when empty), rec.Time (now, when zero; always converted to UTC) and
 // rec.Chain. It keeps nothing of rec. When the spool is full Emit waits for
-// space until ctx is done; in fail-closed mode a record may overrun the
-// bound by an eighth first, because the statement it describes already ran.
+// space until ctx is done; in fail-closed mode it never waits: Admit has
+// already refused new statements, and the record of one that was admitted
+// (or denied) goes past the bound so its caller gets an answer.
 func (l *Logger) Emit(ctx context.Context, rec *Record) error {
 	if rec == nil {
 		return errors.New("audit: nil record")
@@ -287,9 +288,12 @@ func (l *Logger) Emit(ctx context.Context, rec *Record) error {
 		return fmt.Errorf("audit: encoding record: %w", err)
 	}
 	limit := l.cfg.SpoolMaxBytes
-	if l.cfg.FailMode == FailClosed {
-		limit += l.cfg.SpoolMaxBytes / 8
-	}
+	// In fail-closed mode Admit is the gate: a record reaching Emit belongs
+	// to a statement that was admitted (and may have run) or refused, and
+	// its caller must get an answer. It goes past the bound rather than
+	// wait for room that a broker outage may never give; the overshoot is
+	// bounded by the statements in flight when the spool filled.
+	closedMode := l.cfg.FailMode == FailClosed
 	need := int64(len(body) + 300)
 	for {
 		l.mu.Lock()
@@ -301,7 +305,6 @@ func (l *Logger) Emit(ctx context.Context, rec *Record) error {
 		if l.sp.fits(need, limit) || l.sp.broken != nil {
 			break
 		}
-		wait := l.sp.spaceChan()
 		if !l.fullNoticed {
 			l.fullNoticed = true
 			// The notice itself goes past the bound: it is what tells the
@@ -309,6 +312,10 @@ func (l *Logger) Emit(ctx context.Context, rec *Record) error {
 			l.noticeEnd, _ = l.appendLocked(&Record{Kind: KindSpoolFull, Detail: fmt.Sprintf(
 				"spool full: %d of %d bytes undelivered; mode %s", l.sp.used, l.cfg.SpoolMaxBytes, l.cfg.FailMode)})
 		}
+		if closedMode {
+			break
+		}
+		wait := l.sp.spaceChan()
 		noticeEnd := l.noticeEnd
 		l.sp.mu.Unlock()
 		l.mu.Unlock()
