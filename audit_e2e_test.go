@@ -420,3 +420,177 @@ func checkRecord(r audit.Record, exp expectedRecord) error {
 	}
 	return nil
 }
+
+// TestAuditEndToEnd_FailClosedRefusesStatements: with fail_mode=closed, a
+// tiny spool and the broker down, statements are refused with
+// guard.ErrAuditUnavailable once the spool is full, and a refused statement
+// never reaches PostgreSQL. A statement the policy denies meanwhile is still
+// answered (it must not hang on the full spool). When the broker is back,
+// statements run again and every statement that ran is on the topic.
+func TestAuditEndToEnd_FailClosedRefusesStatements(t *testing.T) {
+	dsn := testdb.PostgresDSN(t)
+	raw := rawPostgres(t, dsn)
+	mustExec(t, raw, `CREATE TABLE ledger (n int PRIMARY KEY)`)
+
+	b := kafkatest.Start(t, e2eTopic, 1)
+	db, err := sql.Open(guard.PostgresDriverName, withGuardSettings(t, dsn,
+		"guard.audit.brokers", b.Addr(),
+		"guard.audit.topic", e2eTopic,
+		"guard.audit.spool_dir", t.TempDir(),
+		"guard.audit.fail_mode", "closed",
+		"guard.audit.spool_max_bytes", "16KiB",
+	))
+	if err != nil {
+		t.Fatalf("sql.Open with audit settings: %v", err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			db.Close()
+		}
+	})
+	db.SetMaxOpenConns(1)
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	// The broker goes away only after Open: with it down while the guard is
+	// being built, the first delivery error crashes the process (see
+	// TestAuditEndToEnd_BrokerDownAtOpen).
+	b.Stop()
+	ctx := identity.With(context.Background(), identity.Identity{Subject: "ledger-svc", Kind: identity.Service, Session: "batch-1"})
+
+	// answer runs one statement and waits for its answer. In fail-closed
+	// mode a caller must get an answer, never wait on the broker; a
+	// statement that gets none in 15s is reported, and the broker is
+	// brought back so the test can go on.
+	answer := func(what, q string, args ...any) error {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() {
+			_, err := db.ExecContext(ctx, q, args...)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(15 * time.Second):
+		}
+		t.Errorf("%s got no answer in 15s with a fail-closed spool and the broker down: "+
+			"the caller hangs instead of being refused", what)
+		if b.Cluster() == nil {
+			b.Restart()
+		}
+		return <-done
+	}
+
+	ran := map[int]bool{}
+	var refused []int
+	for n := 1; n <= 60 && b.Cluster() == nil; n++ {
+		err := answer(fmt.Sprintf("INSERT %d", n), "INSERT INTO ledger (n) VALUES ($1)", n)
+		switch {
+		case err == nil:
+			ran[n] = true
+		case errors.Is(err, guard.ErrAuditUnavailable):
+			if errors.Is(err, guard.ErrDenied) {
+				t.Fatalf("INSERT %d: a refusal for want of audit also claims to be a policy denial: %v", n, err)
+			}
+			refused = append(refused, n)
+		default:
+			t.Fatalf("INSERT %d: %v; want success or guard.ErrAuditUnavailable", n, err)
+		}
+	}
+	if b.Cluster() == nil {
+		if len(refused) == 0 {
+			t.Fatalf("60 INSERTs ran with the broker down and a 16 KiB fail-closed spool; none was refused")
+		}
+		if !slicesContain(refused, 60) {
+			t.Fatalf("INSERT 60 ran although earlier ones were refused and the broker is still down (refused %v)", refused)
+		}
+	}
+	t.Logf("%d INSERTs ran before the spool filled, %d refused", len(ran), len(refused))
+
+	// The side door: exactly the statements that were let through reached
+	// the server.
+	rows, err := raw.Query(`SELECT n FROM ledger ORDER BY n`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inTable := map[int]bool{}
+	for rows.Next() {
+		var n int
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		inTable[n] = true
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range refused {
+		if inTable[n] {
+			t.Errorf("INSERT %d was refused with ErrAuditUnavailable but its row is in the table", n)
+		}
+	}
+	for n := range ran {
+		if !inTable[n] {
+			t.Errorf("INSERT %d succeeded but its row is not in the table", n)
+		}
+	}
+
+	// Statements the policy denies while the spool is full: each caller
+	// must get an answer (a denial or a refusal), not wait for the broker.
+	for i := range 4 {
+		if b.Cluster() != nil {
+			break
+		}
+		err := answer(fmt.Sprintf("DROP TABLE (denied by policy, attempt %d)", i+1), "DROP TABLE ledger")
+		if !errors.Is(err, guard.ErrDenied) && !errors.Is(err, guard.ErrAuditUnavailable) {
+			t.Errorf("DROP TABLE with a full fail-closed spool: err = %v, want guard.ErrDenied or guard.ErrAuditUnavailable", err)
+		}
+	}
+
+	// The broker comes back: the spool drains and statements run again.
+	if b.Cluster() == nil {
+		b.Restart()
+	}
+	back := 0
+	for n := 1000; back == 0; n++ {
+		_, err := db.ExecContext(ctx, "INSERT INTO ledger (n) VALUES ($1)", n)
+		switch {
+		case err == nil:
+			back = n
+			ran[n] = true
+		case errors.Is(err, guard.ErrAuditUnavailable):
+			if n > 1000+600 {
+				t.Fatalf("statements still refused after the broker came back: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		default:
+			t.Fatalf("INSERT %d after the broker came back: %v", n, err)
+		}
+	}
+	closed = true
+	if err := db.Close(); err != nil {
+		t.Fatalf("DB.Close did not drain the audit trail: %v", err)
+	}
+	recs, _ := dedupe(t, topicRecords(t, b))
+	requireVerifies(t, recs, nil)
+	recorded := map[string]bool{}
+	for _, r := range recs {
+		if r.Kind == audit.KindStatement && r.Outcome != nil && r.Outcome.Status == "ok" && r.Command == "INSERT" {
+			recorded[r.ID] = true
+		}
+	}
+	if len(recorded) != len(ran) {
+		t.Errorf("%d INSERTs ran, the topic holds %d records of successful INSERTs", len(ran), len(recorded))
+	}
+}
+
+func slicesContain(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
