@@ -16,6 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -23,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+
+	"github.com/lib/pq"
 
 	"github.com/guardedsql/guard"
 	"github.com/guardedsql/guard/audit"
@@ -593,4 +598,245 @@ func slicesContain(s []int, v int) bool {
 		}
 	}
 	return false
+}
+
+// TestAuditEndToEnd_MaskedColumnsRecorded: a read of a table with an email
+// column returns masked emails, and the record that reaches the audit sink
+// (here the guard.audit.file JSON-lines sink) names the masked column, its
+// class and how many cells were masked.
+func TestAuditEndToEnd_MaskedColumnsRecorded(t *testing.T) {
+	dsn := testdb.PostgresDSN(t)
+	raw := rawPostgres(t, dsn)
+	mustExec(t, raw, `CREATE TABLE customers (id int PRIMARY KEY, name text, email text)`)
+	emails := []string{"ann@example.com", "ben@example.org", "cho@example.net", "dev@example.com", "eve@example.io"}
+	for i, e := range emails {
+		mustExec(t, raw, `INSERT INTO customers VALUES ($1, $2, $3)`, i+1, fmt.Sprintf("customer %d", i+1), e)
+	}
+	mustExec(t, raw, `INSERT INTO customers VALUES (6, 'no mail', NULL)`)
+
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	db, err := sql.Open(guard.PostgresDriverName, withGuardSettings(t, dsn,
+		"guard.audit.file", file,
+		"guard.audit.spool_dir", t.TempDir(),
+	))
+	if err != nil {
+		t.Fatalf("sql.Open with audit settings: %v", err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			db.Close()
+		}
+	})
+	ctx := identity.With(context.Background(), identity.Identity{Subject: "copilot-7", Kind: identity.Agent, OnBehalfOf: &alice})
+	const q = "SELECT id, email FROM customers ORDER BY id"
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var id int
+		var email sql.NullString
+		if err := rows.Scan(&id, &email); err != nil {
+			t.Fatal(err)
+		}
+		if id <= len(emails) {
+			if !email.Valid || email.String == emails[id-1] {
+				t.Errorf("row %d: email %+v reached the caller unmasked (stored %q)", id, email, emails[id-1])
+			}
+		}
+		n++
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 6 {
+		t.Fatalf("read %d rows, want 6", n)
+	}
+	closed = true
+	if err := db.Close(); err != nil {
+		t.Fatalf("DB.Close did not drain the audit trail: %v", err)
+	}
+
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []audit.Record
+	for r, err := range audit.ReadRecords(f) {
+		if err != nil {
+			t.Fatalf("reading %s: %v", file, err)
+		}
+		recs = append(recs, *r)
+	}
+	requireVerifies(t, recs, nil)
+	var found *audit.Record
+	for i := range recs {
+		if recs[i].Kind == audit.KindStatement && recs[i].Statement == q {
+			if found != nil {
+				t.Fatalf("two records for one query: %s and %s", found.ID, recs[i].ID)
+			}
+			found = &recs[i]
+		}
+	}
+	if found == nil {
+		t.Fatalf("no record of %q among %d records in the file", q, len(recs))
+	}
+	if found.Outcome == nil || found.Outcome.RowsReturned != 6 {
+		t.Errorf("outcome %+v, want 6 rows returned", found.Outcome)
+	}
+	var email *audit.MaskedColumn
+	for i := range found.Masked {
+		if found.Masked[i].Column == "email" {
+			email = &found.Masked[i]
+		} else {
+			t.Errorf("column %q recorded as masked; only email was", found.Masked[i].Column)
+		}
+	}
+	if email == nil {
+		t.Fatalf("record names no masked email column: masked = %+v\nrecord: %s", found.Masked, audit.FormatLine(found))
+	}
+	if email.Class != "email" || email.Cells != int64(len(emails)) || email.Strategy == "" {
+		t.Errorf("masked column %+v, want class email, %d cells (the NULL is not a masked cell) and its strategy", *email, len(emails))
+	}
+}
+
+// TestAuditEndToEnd_BadSettingNamed: a bad audit setting fails Open (or the
+// first use, for a connector) with a configuration error naming the setting,
+// whether it comes from the DSN or the environment.
+func TestAuditEndToEnd_BadSettingNamed(t *testing.T) {
+	dsn := testdb.PostgresDSN(t)
+	spool := t.TempDir()
+	check := func(t *testing.T, err error, names ...string) {
+		t.Helper()
+		if err == nil {
+			t.Fatal("no error")
+		}
+		if !errors.Is(err, guard.ErrConfig) {
+			t.Errorf("err = %v; want errors.Is(err, guard.ErrConfig)", err)
+		}
+		var ce *guard.ConfigError
+		if !errors.As(err, &ce) {
+			t.Errorf("err = %v (%T); want a *guard.ConfigError", err, err)
+		}
+		for _, n := range names {
+			if strings.Contains(err.Error(), n) {
+				return
+			}
+		}
+		t.Errorf("err = %q; want it to name %s", err, strings.Join(names, " or "))
+	}
+	openErr := func(t *testing.T, kv ...string) error {
+		t.Helper()
+		db, err := sql.Open(guard.PostgresDriverName, withGuardSettings(t, dsn, kv...))
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return db.Ping()
+	}
+
+	t.Run("fail_mode in DSN", func(t *testing.T) {
+		err := openErr(t, "guard.audit.fail_mode", "sometimes", "guard.audit.spool_dir", spool, "guard.audit.file", filepath.Join(spool, "a.jsonl"))
+		check(t, err, "guard.audit.fail_mode")
+		var ce *guard.ConfigError
+		if errors.As(err, &ce) && (ce.Setting != "guard.audit.fail_mode" || ce.Value != "sometimes") {
+			t.Errorf("ConfigError names %s=%q; want guard.audit.fail_mode=\"sometimes\"", ce.Setting, ce.Value)
+		}
+	})
+	t.Run("misspelled key in DSN", func(t *testing.T) {
+		check(t, openErr(t, "guard.audit.spool_dirr", spool), "guard.audit.spool_dirr")
+	})
+	t.Run("spool_max_bytes in DSN", func(t *testing.T) {
+		check(t, openErr(t, "guard.audit.spool_max_bytes", "lots", "guard.audit.spool_dir", spool, "guard.audit.file", filepath.Join(spool, "b.jsonl")),
+			"guard.audit.spool_max_bytes")
+	})
+	t.Run("brokers without spool_dir", func(t *testing.T) {
+		// A sink and no spool directory: the error must say which setting
+		// to add, in the user's terms.
+		check(t, openErr(t, "guard.audit.brokers", "127.0.0.1:9", "guard.audit.topic", e2eTopic), "guard.audit.spool_dir")
+	})
+	t.Run("fail_mode in the environment, connector", func(t *testing.T) {
+		t.Setenv("GUARD_AUDIT_FAIL_MODE", "sometimes")
+		t.Setenv("GUARD_AUDIT_SPOOL_DIR", spool)
+		t.Setenv("GUARD_AUDIT_FILE", filepath.Join(spool, "c.jsonl"))
+		c, err := pq.NewConnector(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := sql.OpenDB(guard.NewConnector(c))
+		defer db.Close()
+		err = db.Ping()
+		check(t, err, "GUARD_AUDIT_FAIL_MODE", "guard.audit.fail_mode")
+		t.Logf("error: %v", err)
+	})
+}
+
+// TestAuditEndToEnd_BrokerDownAtOpen: opening the guard while the broker is
+// unreachable must work (records wait in the spool). It runs in a child
+// process because the failure it guards against is a crash of the whole
+// process.
+func TestAuditEndToEnd_BrokerDownAtOpen(t *testing.T) {
+	if os.Getenv("GUARD_E2E_BROKER_DOWN_CHILD") == "1" {
+		brokerDownChild(t)
+		return
+	}
+	b := kafkatest.Start(t, e2eTopic, 1)
+	addr := b.Addr()
+	b.Stop()
+	dsn := testdb.PostgresDSN(t)
+	for i := range 3 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestAuditEndToEnd_BrokerDownAtOpen$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "GUARD_E2E_BROKER_DOWN_CHILD=1",
+			"GUARD_E2E_DSN="+dsn, "GUARD_E2E_BROKER="+addr, "GUARD_E2E_SPOOL="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("run %d: a process that opened the guard with the broker down failed: %v\n%s", i+1, err, crashReport(string(out)))
+			break
+		}
+	}
+}
+
+func brokerDownChild(t *testing.T) {
+	db, err := sql.Open(guard.PostgresDriverName, withGuardSettings(t, os.Getenv("GUARD_E2E_DSN"),
+		"guard.audit.brokers", os.Getenv("GUARD_E2E_BROKER"),
+		"guard.audit.topic", e2eTopic,
+		"guard.audit.spool_dir", os.Getenv("GUARD_E2E_SPOOL"),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An application that opens its pool at start-up and serves its first
+	// request a moment later, while the shipper finds the broker down.
+	time.Sleep(300 * time.Millisecond)
+	ctx := identity.With(context.Background(), identity.Identity{Subject: "app", Kind: identity.Service})
+	for range 5 {
+		var one int
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// No db.Close: with the broker still down it would wait out its drain
+	// deadline; the records stay in the spool either way.
+}
+
+// crashReport keeps the part of a child's output that says what went
+// wrong: the first data race or panic, else the end.
+func crashReport(s string) string {
+	for _, mark := range []string{"WARNING: DATA RACE", "panic: "} {
+		if i := strings.Index(s, mark); i >= 0 {
+			s = s[i:]
+			if len(s) > 1500 {
+				s = s[:1500] + "..."
+			}
+			return s
+		}
+	}
+	if len(s) > 3000 {
+		return "..." + s[len(s)-3000:]
+	}
+	return s
 }
