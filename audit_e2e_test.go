@@ -26,7 +26,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/lib/pq"
 
 	"github.com/guardedsql/guard"
