@@ -210,16 +210,20 @@ func TestAuditEndToEnd_OutageLosesNothing(t *testing.T) {
 		wg       sync.WaitGroup
 	)
 	outageDone := make(chan struct{})
+	start := time.Now()
 	go func() {
 		defer close(outageDone)
 		for issued.Load() < total/4 {
 			time.Sleep(2 * time.Millisecond)
 		}
 		down.Store(true)
+		stopAt := time.Now()
 		b.Stop()
 		time.Sleep(3 * time.Second)
 		b.Restart()
 		down.Store(false)
+		t.Logf("broker down from %s to %s after the start, %d statements issued by then",
+			stopAt.Sub(start).Round(time.Millisecond), time.Since(start).Round(time.Millisecond), issued.Load())
 	}()
 
 	for w := range workers {
@@ -297,12 +301,13 @@ func TestAuditEndToEnd_OutageLosesNothing(t *testing.T) {
 				// Keep statements arriving through the outage, as a live
 				// service would, rather than finishing before it ends.
 				if down.Load() {
-					time.Sleep(20 * time.Millisecond)
+					time.Sleep(10 * time.Millisecond)
 				}
 			}
 		}()
 	}
 	wg.Wait()
+	t.Logf("%d statements issued in %s", issued.Load(), time.Since(start).Round(time.Millisecond))
 	<-outageDone
 	if t.Failed() {
 		t.FailNow()
