@@ -468,28 +468,9 @@ func TestAuditEndToEnd_FailClosedRefusesStatements(t *testing.T) {
 	b.Stop()
 	ctx := identity.With(context.Background(), identity.Identity{Subject: "ledger-svc", Kind: identity.Service, Session: "batch-1"})
 
-	// answer runs one statement and waits for its answer. In fail-closed
-	// mode a caller must get an answer, never wait on the broker; a
-	// statement that gets none in 15s is reported, and the broker is
-	// brought back so the test can go on.
 	answer := func(what, q string, args ...any) error {
 		t.Helper()
-		done := make(chan error, 1)
-		go func() {
-			_, err := db.ExecContext(ctx, q, args...)
-			done <- err
-		}()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(15 * time.Second):
-		}
-		t.Errorf("%s got no answer in 15s with a fail-closed spool and the broker down: "+
-			"the caller hangs instead of being refused", what)
-		if b.Cluster() == nil {
-			b.Restart()
-		}
-		return <-done
+		return answerWithin(t, b, db, ctx, what, q, args...)
 	}
 
 	ran := map[int]bool{}
@@ -592,6 +573,82 @@ func TestAuditEndToEnd_FailClosedRefusesStatements(t *testing.T) {
 	}
 	if len(recorded) != len(ran) {
 		t.Errorf("%d INSERTs ran, the topic holds %d records of successful INSERTs", len(ran), len(recorded))
+	}
+}
+
+// answerWithin runs one statement and waits for its answer. In fail-closed
+// mode a caller must get an answer, never wait on the broker; a statement
+// that gets none in 15s is reported, and the broker is brought back so the
+// test can go on.
+func answerWithin(t *testing.T, b *kafkatest.Broker, db *sql.DB, ctx context.Context, what, q string, args ...any) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.ExecContext(ctx, q, args...)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(15 * time.Second):
+	}
+	t.Errorf("%s got no answer in 15s with a fail-closed spool and the broker down: "+
+		"the caller hangs instead of being refused", what)
+	if b.Cluster() == nil {
+		b.Restart()
+	}
+	return <-done
+}
+
+// TestAuditEndToEnd_FailClosedAdmittedStatementAnswered: with a spool
+// bound smaller than a handful of records, a statement admitted just below
+// the bound runs and then must still be answered; fail-closed mode may
+// refuse the next statement, never leave this caller waiting for the broker.
+func TestAuditEndToEnd_FailClosedAdmittedStatementAnswered(t *testing.T) {
+	dsn := testdb.PostgresDSN(t)
+	raw := rawPostgres(t, dsn)
+	mustExec(t, raw, `CREATE TABLE ledger (n int PRIMARY KEY, note text)`)
+	b := kafkatest.Start(t, e2eTopic, 1)
+	db, err := sql.Open(guard.PostgresDriverName, withGuardSettings(t, dsn,
+		"guard.audit.brokers", b.Addr(),
+		"guard.audit.topic", e2eTopic,
+		"guard.audit.spool_dir", t.TempDir(),
+		"guard.audit.fail_mode", "closed",
+		"guard.audit.spool_max_bytes", "4KiB",
+	))
+	if err != nil {
+		t.Fatalf("sql.Open with audit settings: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	b.Stop() // after Open: see TestAuditEndToEnd_BrokerDownAtOpen
+	ctx := identity.With(context.Background(), identity.Identity{Subject: "ledger-svc", Kind: identity.Service})
+	// A statement of about 2 KB (a wide row written as literals): its
+	// record is more than the eighth of the bound that fail-closed mode
+	// lets admitted statements add past it.
+	note := strings.Repeat("audit trail test note ", 100)
+	refused := 0
+	for n := 1; n <= 30 && b.Cluster() == nil; n++ {
+		err := answerWithin(t, b, db, ctx, fmt.Sprintf("INSERT %d (admitted: the spool was below its bound)", n),
+			"INSERT INTO ledger (n, note) VALUES ($1, '"+note+"')", n)
+		switch {
+		case err == nil:
+		case errors.Is(err, guard.ErrAuditUnavailable):
+			refused++
+		default:
+			t.Fatalf("INSERT %d: %v; want success or guard.ErrAuditUnavailable", n, err)
+		}
+	}
+	var rowsIn int
+	if err := raw.QueryRow(`SELECT count(*) FROM ledger`).Scan(&rowsIn); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d rows reached the table, %d INSERTs refused", rowsIn, refused)
+	if b.Cluster() == nil && refused == 0 {
+		t.Fatal("30 INSERTs ran with the broker down and a 4 KiB fail-closed spool; none was refused")
 	}
 }
 
