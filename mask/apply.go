@@ -99,6 +99,10 @@ type plan struct {
 
 	mu    sync.Mutex
 	found []*colStat // classes the value detectors found, in order
+
+	// most result sets have few masked and scanned columns: one allocation
+	inlCells [4]atomic.Int64
+	inlScans [2]scanState
 }
 
 // Apply masks one row in place in dest (it replaces values; it never writes

@@ -205,11 +205,17 @@ func (e *Engine) Plan(ctx context.Context, rs ResultSet) Plan {
 		return nil
 	}
 	p := &plan{t: t, m: masker{key: e.key}, region: e.region}
-	if len(t.stats) > 0 {
-		p.cells = make([]atomic.Int64, len(t.stats))
+	if n := len(t.stats); n <= len(p.inlCells) {
+		p.cells = p.inlCells[:n]
+	} else {
+		p.cells = make([]atomic.Int64, n)
 	}
-	if len(t.scans) > 0 {
-		p.scans = make([]scanState, len(t.scans))
+	if n := len(t.scans); n > 0 {
+		if n <= len(p.inlScans) {
+			p.scans = p.inlScans[:n]
+		} else {
+			p.scans = make([]scanState, n)
+		}
 		for i, st := range t.scans {
 			p.scans[i] = scanState{t: st, p: p}
 		}
