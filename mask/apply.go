@@ -94,14 +94,18 @@ type plan struct {
 	t      *template
 	m      masker
 	region string
-	cells  []atomic.Int64 // per t.stats
-	scans  []scanState    // per t.scans
+	// Cells masked in column stat i are rows - skips[i]: one atomic add
+	// per row instead of one per masked cell (NULLs and numbers about a
+	// value, the skips, are the rare case). Stats may run concurrently.
+	rows  atomic.Int64
+	skips []atomic.Int64 // per t.stats
+	scans []scanState    // per t.scans
 
 	mu    sync.Mutex
 	found []*colStat // classes the value detectors found, in order
 
 	// most result sets have few masked and scanned columns: one allocation
-	inlCells [4]atomic.Int64
+	inlSkips [4]atomic.Int64
 	inlScans [2]scanState
 }
 
@@ -112,16 +116,18 @@ func (p *plan) Apply(dest []driver.Value) {
 	cols := p.t.cols
 	for i := range cols {
 		c := &cols[i]
-		if c.idx >= len(dest) {
-			continue
-		}
-		if c.derived && numberAbout(c.class, c.shape, dest[c.idx]) {
+		if c.idx >= len(dest) || c.derived && numberAbout(c.class, c.shape, dest[c.idx]) {
+			p.skips[c.stat].Add(1)
 			continue
 		}
 		if v, ok := p.m.value(c.strategy, c.class, c.shape, dest[c.idx]); ok {
 			dest[c.idx] = v
-			p.cells[c.stat].Add(1)
+		} else {
+			p.skips[c.stat].Add(1)
 		}
+	}
+	if len(cols) > 0 {
+		p.rows.Add(1)
 	}
 	for i := range p.scans {
 		sc := &p.scans[i]
@@ -202,8 +208,13 @@ func (p *plan) Stats() []ColumnStat {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]ColumnStat, 0, len(p.t.stats)+len(p.found))
+	// rows before skips: a row being applied meanwhile can only make the
+	// count one low, never count a cell twice
+	rows := p.rows.Load()
 	for i, s := range p.t.stats {
-		s.Cells = p.cells[i].Load()
+		if p.t.counted[i] {
+			s.Cells = max(0, rows-p.skips[i].Load())
+		}
 		out = append(out, s)
 	}
 	for _, s := range p.found {

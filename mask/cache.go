@@ -205,10 +205,10 @@ func (e *Engine) Plan(ctx context.Context, rs ResultSet) Plan {
 		return nil
 	}
 	p := &plan{t: t, m: masker{key: e.key}, region: e.region}
-	if n := len(t.stats); n <= len(p.inlCells) {
-		p.cells = p.inlCells[:n]
+	if n := len(t.stats); n <= len(p.inlSkips) {
+		p.skips = p.inlSkips[:n]
 	} else {
-		p.cells = make([]atomic.Int64, n)
+		p.skips = make([]atomic.Int64, n)
 	}
 	if n := len(t.scans); n > 0 {
 		if n <= len(p.inlScans) {
@@ -391,7 +391,10 @@ type template struct {
 	empty bool
 	cols  []colPlan
 	stats []ColumnStat // the rows Stats starts from; cols index into it
-	scans []*scanTmpl
+	// counted[i] is true when a column of cols counts into stats[i]
+	// (false for columns returned in clear)
+	counted []bool
+	scans   []*scanTmpl
 }
 
 // scanTmpl is a scanned column under one decision: how each class a
@@ -470,6 +473,10 @@ func (e *Engine) buildTemplate(sk *skeleton, d *decision) *template {
 			continue
 		}
 		t.scans = append(t.scans, e.scanTemplate(i, col, d, exOn))
+	}
+	t.counted = make([]bool, len(t.stats))
+	for _, c := range t.cols {
+		t.counted[c.stat] = true
 	}
 	t.empty = len(t.cols) == 0 && len(t.scans) == 0 && len(t.stats) == 0
 	return t

@@ -238,3 +238,21 @@ func TestPlanCacheConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Cells count masked cells only: NULLs, numbers about a value (count(email))
+// and columns an exemption returns in clear count none.
+func TestStatsCellsSkipNotMasked(t *testing.T) {
+	e := mustNew(t, &Config{Exemptions: []Exemption{{Name: "names", When: `identity.kind == 'agent'`, Classes: []string{"name"}}}})
+	an := sqlinfo.Analyze(sqlinfo.Postgres, "SELECT email, count(email) AS n, first_name FROM users GROUP BY email, first_name")
+	p := e.Plan(context.Background(), ResultSet{Identity: agent, Statement: &an.Statements[0], Columns: []string{"email", "n", "first_name"}})
+	require.NotNil(t, p)
+	for _, row := range [][]driver.Value{{"a@example.com", int64(3), "Al"}, {nil, int64(1), "Bo"}, {"c@example.com", "4111111111111111", nil}} {
+		p.Apply(row)
+	}
+	st := p.Stats()
+	require.Len(t, st, 3)
+	assert.Equal(t, int64(2), st[0].Cells, "email: one NULL")
+	assert.Equal(t, int64(1), st[1].Cells, "n: two counts left clear, one card-length value masked")
+	assert.Equal(t, Clear, st[2].Strategy)
+	assert.Equal(t, int64(0), st[2].Cells)
+}
