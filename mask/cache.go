@@ -126,19 +126,26 @@ type decisionEntry struct {
 	bits   [maxCondBits / 64]uint64
 }
 
-// condView is what a cacheable condition may read of an identity.
+// condView is what a cacheable condition may read of an identity. subject
+// is kept only when some condition reads it (e.withSubject), so that
+// conditions over kind and roles share one entry among all subjects.
 type condView struct {
-	kind  identity.Kind
-	anon  bool
-	roles []string
+	kind    identity.Kind
+	anon    bool
+	subject string
+	roles   []string
 }
 
-func viewOf(id identity.Identity) condView {
-	return condView{kind: id.Kind, anon: id.IsAnonymous(), roles: id.Roles}
+func (e *Engine) viewOf(id identity.Identity) condView {
+	v := condView{kind: id.Kind, anon: id.IsAnonymous(), roles: id.Roles}
+	if e.condSubject {
+		v.subject = id.Subject
+	}
+	return v
 }
 
 func (v condView) equal(w condView) bool {
-	return v.kind == w.kind && v.anon == w.anon && slices.Equal(v.roles, w.roles)
+	return v.kind == w.kind && v.anon == w.anon && v.subject == w.subject && slices.Equal(v.roles, w.roles)
 }
 
 func (v condView) hash(h *maphash.Hash) {
@@ -148,6 +155,8 @@ func (v condView) hash(h *maphash.Hash) {
 	} else {
 		h.WriteByte(0)
 	}
+	h.WriteString(v.subject)
+	h.WriteByte(0)
 	for _, r := range v.roles {
 		h.WriteString(r)
 		h.WriteByte(0)
@@ -157,14 +166,15 @@ func (v condView) hash(h *maphash.Hash) {
 
 // condFields are the identity fields a condition may read and still be
 // cached per identity: the decision cache keys on exactly these.
-var condFields = map[string]bool{"kind": true, "roles": true, "anonymous": true}
+var condFields = map[string]bool{"kind": true, "roles": true, "anonymous": true, "subject": true}
 
 // readsOnlyKeyed reports whether the checked expression reads `identity`
-// and `principal` only through condFields. Every occurrence of either name
-// must be the operand of a field selection of one of them; anything else
-// (indexing, passing the map whole, a field such as subject or attributes,
-// a comprehension variable of that name) makes the answer false.
-func readsOnlyKeyed(ast *cel.Ast) bool {
+// and `principal` only through condFields, and whether it reads a subject.
+// Every occurrence of either name must be the operand of a field selection
+// of one of them; anything else (indexing, passing the map whole, a field
+// such as session, attributes or on_behalf_of, a comprehension variable of
+// that name) makes keyed false.
+func readsOnlyKeyed(ast *cel.Ast) (keyed, subject bool) {
 	idents, selects := 0, 0
 	celast.PreOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(x celast.Expr) {
 		switch x.Kind() {
@@ -177,10 +187,11 @@ func readsOnlyKeyed(ast *cel.Ast) bool {
 			op := s.Operand()
 			if op.Kind() == celast.IdentKind && (op.AsIdent() == "identity" || op.AsIdent() == "principal") && condFields[s.FieldName()] {
 				selects++
+				subject = subject || s.FieldName() == "subject"
 			}
 		}
 	}))
-	return idents == selects
+	return idents == selects, subject
 }
 
 // Plan builds the masking plan of one result set: which columns are masked,
@@ -326,7 +337,7 @@ func (e *Engine) decide(id identity.Identity) decision {
 	var iv, pv condView
 	if e.condKeyed && d.more == nil {
 		pr := id.Principal()
-		iv, pv = viewOf(id), viewOf(pr)
+		iv, pv = e.viewOf(id), e.viewOf(pr)
 		var mh maphash.Hash
 		mh.SetSeed(e.seed)
 		iv.hash(&mh)

@@ -62,6 +62,7 @@ func cacheCases() []cacheCase {
 		{name: "id-support", cols: []string{"email", "card_number"}, id: support, row: []driver.Value{"alice@example.com", "4111111111111111"}},
 		{name: "id-dpo", cols: []string{"email", "card_number"}, id: identity.Identity{Subject: "dpo@corp", Kind: identity.Human, Roles: []string{"support"}}, row: []driver.Value{"alice@example.com", "4111111111111111"}},
 		{name: "id-agent-for-reader", cols: []string{"email", "card_number"}, id: identity.Identity{Subject: "bot", Kind: identity.Agent, OnBehalfOf: &reader}, row: []driver.Value{"alice@example.com", "4111111111111111"}},
+		{name: "id-privacy-team", cols: []string{"email", "card_number"}, id: identity.Identity{Subject: "sam@corp", Kind: identity.Human, Roles: []string{"support"}, Attributes: map[string]string{"team": "privacy"}}, row: []driver.Value{"alice@example.com", "4111111111111111"}},
 		{name: "id-anonymous", cols: []string{"email", "card_number"}, row: []driver.Value{"alice@example.com", "4111111111111111"}},
 	}
 }
@@ -93,6 +94,10 @@ func TestPlanCacheNeverSharesWrongly(t *testing.T) {
 		"subject condition": {
 			Kinds:      map[string]string{"agent": Hash, "human": Partial},
 			Exemptions: []Exemption{{Name: "dpo", When: `identity.subject == 'dpo@corp'`}},
+		},
+		"attribute condition (not cached)": {
+			Kinds:      map[string]string{"agent": Hash, "human": Partial},
+			Exemptions: []Exemption{{Name: "privacy-team", When: `'team' in identity.attributes && identity.attributes.team == 'privacy'`}},
 		},
 	}
 	key := WithHashKey([]byte("0123456789abcdef0123456789abcdef"))
@@ -143,7 +148,11 @@ func TestPlanCacheCasesDiffer(t *testing.T) {
 		Exemptions: []Exemption{{Name: "pii-readers", When: `'pii_reader' in principal.roles`}}})
 	assert.NotEqual(t, planOnce(t, k, cacheCases()[12]).row, planOnce(t, k, cacheCases()[13]).row, "reader vs support")
 	s := mustNew(t, &Config{Exemptions: []Exemption{{Name: "dpo", When: `identity.subject == 'dpo@corp'`}}})
+	assert.True(t, s.condKeyed && s.condSubject)
 	assert.NotEqual(t, planOnce(t, s, cacheCases()[13]).row, planOnce(t, s, cacheCases()[14]).row, "support vs dpo")
+	a := mustNew(t, &Config{Exemptions: []Exemption{{Name: "privacy-team", When: `'team' in identity.attributes && identity.attributes.team == 'privacy'`}}})
+	assert.False(t, a.condKeyed)
+	assert.NotEqual(t, planOnce(t, a, cacheCases()[13]).row, planOnce(t, a, cacheCases()[16]).row, "support vs privacy team")
 }
 
 // TestPlanCacheHits shows the caches are used: a statement run again with
@@ -184,24 +193,29 @@ func TestPlanNilWhenNothingCanBeMasked(t *testing.T) {
 func TestReadsOnlyKeyed(t *testing.T) {
 	env, err := celEnv()
 	require.NoError(t, err)
-	for expr, want := range map[string]bool{
-		`'x' in identity.roles`:                                    true,
-		`identity.kind == 'agent' && principal.anonymous`:          true,
-		`principal.roles.exists(r, r == 'dpo')`:                    true,
-		`has(identity.kind)`:                                       true,
-		`true`:                                                     true,
-		`identity.subject == 'a'`:                                  false,
-		`identity['roles'].size() > 0`:                             false,
-		`identity.attributes.team == 'x'`:                          false,
-		`identity.on_behalf_of.kind == 'human'`:                    false,
-		`size(identity) > 0`:                                       false,
-		`[identity].size() == 1`:                                   false,
-		`'x' in identity.roles || principal.session == 's'`:        false,
-		`[{'subject': 1}].exists(identity, identity.subject == 1)`: false,
+	type want struct{ keyed, subject bool }
+	for expr, w := range map[string]want{
+		`'x' in identity.roles`:                                      {true, false},
+		`identity.kind == 'agent' && principal.anonymous`:            {true, false},
+		`principal.roles.exists(r, r == 'dpo')`:                      {true, false},
+		`has(identity.kind)`:                                         {true, false},
+		`true`:                                                       {true, false},
+		`identity.subject == 'a'`:                                    {true, true},
+		`'x' in identity.roles || principal.subject == 'dpo'`:        {true, true},
+		`identity['roles'].size() > 0`:                               {false, false},
+		`identity['subject'] == 'a'`:                                 {false, false},
+		`identity.attributes.team == 'x'`:                            {false, false},
+		`identity.session == 's'`:                                    {false, false},
+		`identity.on_behalf_of.kind == 'human'`:                      {false, false},
+		`size(identity) > 0`:                                         {false, false},
+		`[identity].size() == 1`:                                     {false, false},
+		`'x' in identity.roles || principal.session == 's'`:          {false, false},
+		`[{'subject': 1}].exists(identity, identity.kind == 1)`:      {true, false},
+		`[{'subject': 1}].exists(identity, identity == {'kind': 1})`: {false, false},
 	} {
-		_, keyed, err := compileWhen(env, expr)
+		_, keyed, subject, err := compileWhen(env, expr)
 		require.NoError(t, err, expr)
-		assert.Equal(t, want, keyed, expr)
+		assert.Equal(t, w, want{keyed, subject}, expr)
 	}
 }
 

@@ -73,9 +73,10 @@ type Engine struct {
 	hasWhen    bool // any rule or exemption has a condition to evaluate
 	// condKeyed is true when every condition reads only what the decision
 	// cache keys on (see readsOnlyKeyed), so decisions may be cached.
-	condKeyed bool
-	kindNames map[string]string // "kinds.<kind>", built once
-	known     []Class           // every class a rule, exemption or detector can name
+	condKeyed   bool
+	condSubject bool              // some condition reads a subject: the decision cache keys on it
+	kindNames   map[string]string // "kinds.<kind>", built once
+	known       []Class           // every class a rule, exemption or detector can name
 
 	mu        sync.RWMutex
 	nameCache map[string]Class
@@ -218,11 +219,12 @@ func New(cfg *Config, opts ...Option) (*Engine, error) {
 			return nil, err
 		}
 		if r.When != "" {
-			var keyed bool
-			if cr.when, keyed, err = compileWhen(env, r.When); err != nil {
+			var keyed, subject bool
+			if cr.when, keyed, subject, err = compileWhen(env, r.When); err != nil {
 				return nil, &ConfigError{Where: where, Err: err}
 			}
 			e.condKeyed = e.condKeyed && keyed
+			e.condSubject = e.condSubject || subject
 			e.hasWhen = true
 		}
 		e.rules = append(e.rules, cr)
@@ -246,11 +248,12 @@ func New(cfg *Config, opts ...Option) (*Engine, error) {
 		if err := checkGlobs(ce.columns); err != nil {
 			return nil, &ConfigError{Where: where, Err: err}
 		}
-		var keyed bool
-		if ce.when, keyed, err = compileWhen(env, x.When); err != nil {
+		var keyed, subject bool
+		if ce.when, keyed, subject, err = compileWhen(env, x.When); err != nil {
 			return nil, &ConfigError{Where: where, Err: err}
 		}
 		e.condKeyed = e.condKeyed && keyed
+		e.condSubject = e.condSubject || subject
 		e.hasWhen = true
 		e.exemptions = append(e.exemptions, ce)
 	}
