@@ -21,7 +21,7 @@ type colPlan struct {
 	class    Class
 	strategy *strategy
 	shape    shape
-	stat     *colStat
+	stat     int // index into the template's stats and the plan's cells
 	// derived is true when only the lineage, not the column's own name,
 	// marks it: count(email) and length(name) are numbers about the value.
 	derived bool
@@ -73,58 +73,72 @@ func numberAbout(class Class, sh shape, v driver.Value) bool {
 	return false // classes of your own: mask, we cannot know
 }
 
+// scanClass is how values of one class found in a scanned column are
+// masked: the strategy and the rule (or kind, or exemption) that chose it.
 type scanClass struct {
 	strategy *strategy
 	rule     string
-	stat     *colStat
 }
 
-// scanPlan runs the value detectors over a column no name classified.
-type scanPlan struct {
-	idx      int
-	column   string
-	plan     *plan
-	byClass  map[Class]*scanClass
-	resolve  func(Class) *scanClass
-	keyClass func(string) Class
+// scanState is the per-result-set part of a scanned column: the stats of
+// the classes found in it so far.
+type scanState struct {
+	t     *scanTmpl
+	p     *plan
+	stats map[Class]*colStat
 }
 
-// plan is the Plan the Engine builds for one result set.
+// plan is the Plan the Engine builds for one result set: a shared,
+// immutable template plus the counters and hashing state of this result set.
 type plan struct {
+	t      *template
 	m      masker
 	region string
-	cols   []colPlan
-	scans  []*scanPlan
+	// Cells masked in column stat i are rows - skips[i]: one atomic add
+	// per row instead of one per masked cell (NULLs and numbers about a
+	// value, the skips, are the rare case). Stats may run concurrently.
+	rows  atomic.Int64
+	skips []atomic.Int64 // per t.stats
+	scans []scanState    // per t.scans
 
 	mu    sync.Mutex
-	stats []*colStat
+	found []*colStat // classes the value detectors found, in order
+
+	// most result sets have few masked and scanned columns: one allocation
+	inlSkips [4]atomic.Int64
+	inlScans [2]scanState
 }
 
 // Apply masks one row in place in dest (it replaces values; it never writes
 // into a []byte the driver returned). It must not be called concurrently
 // with itself; Stats may be called from any goroutine.
 func (p *plan) Apply(dest []driver.Value) {
-	for i := range p.cols {
-		c := &p.cols[i]
-		if c.idx >= len(dest) {
-			continue
-		}
-		if c.derived && numberAbout(c.class, c.shape, dest[c.idx]) {
+	cols := p.t.cols
+	for i := range cols {
+		c := &cols[i]
+		if c.idx >= len(dest) || c.derived && numberAbout(c.class, c.shape, dest[c.idx]) {
+			p.skips[c.stat].Add(1)
 			continue
 		}
 		if v, ok := p.m.value(c.strategy, c.class, c.shape, dest[c.idx]); ok {
 			dest[c.idx] = v
-			c.stat.cells.Add(1)
+		} else {
+			p.skips[c.stat].Add(1)
 		}
 	}
-	for _, sc := range p.scans {
-		if sc.idx >= len(dest) {
+	if len(cols) > 0 {
+		p.rows.Add(1)
+	}
+	for i := range p.scans {
+		sc := &p.scans[i]
+		idx := sc.t.idx
+		if idx >= len(dest) {
 			continue
 		}
-		switch v := dest[sc.idx].(type) {
+		switch v := dest[idx].(type) {
 		case string:
 			if out, ok := sc.text(v); ok {
-				dest[sc.idx] = out
+				dest[idx] = out
 			}
 		case []byte:
 			if len(v) == 0 {
@@ -132,28 +146,33 @@ func (p *plan) Apply(dest []driver.Value) {
 			}
 			// read the driver's bytes without copying; a masked result is a new slice
 			if out, ok := sc.text(unsafe.String(&v[0], len(v))); ok {
-				dest[sc.idx] = []byte(out)
+				dest[idx] = []byte(out)
 			}
 		}
 	}
 }
 
-func (sc *scanPlan) strategyFor(c Class) *strategy { return sc.resolve(c).strategy }
+func (sc *scanState) strategyFor(c Class) *strategy { return sc.t.resolve(c).strategy }
 
-func (sc *scanPlan) count(c Class, source string) {
-	x := sc.resolve(c)
-	if x.stat == nil {
-		x.stat = &colStat{ColumnStat: ColumnStat{Column: sc.column, Class: string(c), Rule: x.rule, Strategy: x.strategy.name, Source: source}}
-		sc.plan.mu.Lock()
-		sc.plan.stats = append(sc.plan.stats, x.stat)
-		sc.plan.mu.Unlock()
+func (sc *scanState) count(c Class, source string) {
+	s := sc.stats[c]
+	if s == nil {
+		x := sc.t.resolve(c)
+		s = &colStat{ColumnStat: ColumnStat{Column: sc.t.column, Class: string(c), Rule: x.rule, Strategy: x.strategy.name, Source: source}}
+		if sc.stats == nil {
+			sc.stats = map[Class]*colStat{}
+		}
+		sc.stats[c] = s
+		sc.p.mu.Lock()
+		sc.p.found = append(sc.p.found, s)
+		sc.p.mu.Unlock()
 	}
-	x.stat.cells.Add(1)
+	s.cells.Add(1)
 }
 
 // text returns the masked text and true when anything in s was masked. The
 // result never aliases s.
-func (sc *scanPlan) text(s string) (string, bool) {
+func (sc *scanState) text(s string) (string, bool) {
 	// Every detector needs at least 10 bytes except email, which needs an '@':
 	// short codes and words leave here without a scan.
 	if len(s) < 10 && strings.IndexByte(s, '@') < 0 {
@@ -161,7 +180,7 @@ func (sc *scanPlan) text(s string) (string, bool) {
 	}
 	if len(s) > 1 && (s[0] == '{' || s[0] == '[') {
 		hit := false
-		w := jsonWalker{s: s, m: &sc.plan.m, keyClass: sc.keyClass, strategyFor: sc.strategyFor, region: sc.plan.region,
+		w := jsonWalker{s: s, m: &sc.p.m, keyClass: sc.t.keyClass, strategyFor: sc.strategyFor, region: sc.p.region,
 			onMask: func(c Class) { hit = true; sc.count(c, "json") }}
 		if out, ok := w.walk(nil, ""); ok {
 			if !hit {
@@ -170,12 +189,12 @@ func (sc *scanPlan) text(s string) (string, bool) {
 			return out, true
 		}
 	}
-	found := findAll(nil, s, sc.plan.region)
+	found := findAll(nil, s, sc.p.region)
 	if len(found) == 0 {
 		return "", false
 	}
 	hit := false
-	out := maskSpans(&sc.plan.m, s, found, sc.strategyFor, func(c Class) { hit = true; sc.count(c, "value") })
+	out := maskSpans(&sc.p.m, s, found, sc.strategyFor, func(c Class) { hit = true; sc.count(c, "value") })
 	if !hit {
 		return "", false
 	}
@@ -188,10 +207,20 @@ func (sc *scanPlan) text(s string) (string, bool) {
 func (p *plan) Stats() []ColumnStat {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]ColumnStat, len(p.stats))
-	for i, s := range p.stats {
-		out[i] = s.ColumnStat
-		out[i].Cells = s.cells.Load()
+	out := make([]ColumnStat, 0, len(p.t.stats)+len(p.found))
+	// rows before skips: a row being applied meanwhile can only make the
+	// count one low, never count a cell twice
+	rows := p.rows.Load()
+	for i, s := range p.t.stats {
+		if p.t.counted[i] {
+			s.Cells = max(0, rows-p.skips[i].Load())
+		}
+		out = append(out, s)
+	}
+	for _, s := range p.found {
+		c := s.ColumnStat
+		c.Cells = s.cells.Load()
+		out = append(out, c)
 	}
 	return out
 }

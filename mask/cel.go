@@ -17,15 +17,22 @@ func celEnv() (*cel.Env, error) {
 	)
 }
 
-func compileWhen(env *cel.Env, expr string) (cel.Program, error) {
+// compileWhen compiles a condition. keyed reports whether it reads the
+// identity and principal only through the fields the decision cache keys
+// on, subject whether one of those is a subject.
+func compileWhen(env *cel.Env, expr string) (prg cel.Program, keyed, subject bool, err error) {
 	ast, iss := env.Compile(expr)
 	if iss != nil && iss.Err() != nil {
-		return nil, iss.Err()
+		return nil, false, false, iss.Err()
 	}
 	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
-		return nil, fmt.Errorf("condition must be a bool, is %s", t)
+		return nil, false, false, fmt.Errorf("condition must be a bool, is %s", t)
 	}
-	return env.Program(ast, cel.CostLimit(100000))
+	if prg, err = env.Program(ast, cel.CostLimit(100000)); err != nil {
+		return nil, false, false, err
+	}
+	keyed, subject = readsOnlyKeyed(ast)
+	return prg, keyed, subject, nil
 }
 
 func identityMap(id identity.Identity, depth int) map[string]any {

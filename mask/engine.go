@@ -1,14 +1,16 @@
 package mask
 
 import (
-	"context"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"cel.dev/cel-go/cel"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/guardedsql/guard/identity"
 	"github.com/guardedsql/guard/internal/sqlinfo"
@@ -69,9 +71,21 @@ type Engine struct {
 	scan       bool
 	region     string
 	hasWhen    bool // any rule or exemption has a condition to evaluate
+	// condKeyed is true when every condition reads only what the decision
+	// cache keys on (see readsOnlyKeyed), so decisions may be cached.
+	condKeyed   bool
+	condSubject bool              // some condition reads a subject: the decision cache keys on it
+	kindNames   map[string]string // "kinds.<kind>", built once
+	known       []Class           // every class a rule, exemption or detector can name
 
 	mu        sync.RWMutex
 	nameCache map[string]Class
+
+	seed       maphash.Seed
+	skels      *lru.Cache[skelKey, *skeleton]
+	decisions  *lru.Cache[uint64, *decisionEntry]
+	hashCols   func(names, types []string) uint64 // tests force collisions with it
+	skelBuilds atomic.Int64                       // cache misses, for tests
 }
 
 var _ Masker = (*Engine)(nil)
@@ -94,7 +108,12 @@ func New(cfg *Config, opts ...Option) (*Engine, error) {
 		kinds:     map[string]*strategy{},
 		region:    strings.ToUpper(cfg.PhoneRegion),
 		nameCache: map[string]Class{},
+		kindNames: map[string]string{},
+		condKeyed: true,
+		seed:      maphash.MakeSeed(),
 	}
+	e.skels, _ = lru.New[skelKey, *skeleton](skeletonCacheSize)
+	e.decisions, _ = lru.New[uint64, *decisionEntry](decisionCacheSize)
 	if e.region == "" {
 		e.region = "US"
 	}
@@ -140,6 +159,7 @@ func New(cfg *Config, opts ...Option) (*Engine, error) {
 		if e.kinds[k], err = resolve("kinds."+k, name); err != nil {
 			return nil, err
 		}
+		e.kindNames[k] = "kinds." + k
 	}
 	for _, c := range cfg.Classes {
 		if c.Name == "" {
@@ -166,6 +186,9 @@ func New(cfg *Config, opts ...Option) (*Engine, error) {
 			}
 		}
 		return nil
+	}
+	for c := range known {
+		e.known = append(e.known, c)
 	}
 	env, err := celEnv()
 	if err != nil {
@@ -196,9 +219,12 @@ func New(cfg *Config, opts ...Option) (*Engine, error) {
 			return nil, err
 		}
 		if r.When != "" {
-			if cr.when, err = compileWhen(env, r.When); err != nil {
+			var keyed, subject bool
+			if cr.when, keyed, subject, err = compileWhen(env, r.When); err != nil {
 				return nil, &ConfigError{Where: where, Err: err}
 			}
+			e.condKeyed = e.condKeyed && keyed
+			e.condSubject = e.condSubject || subject
 			e.hasWhen = true
 		}
 		e.rules = append(e.rules, cr)
@@ -222,9 +248,12 @@ func New(cfg *Config, opts ...Option) (*Engine, error) {
 		if err := checkGlobs(ce.columns); err != nil {
 			return nil, &ConfigError{Where: where, Err: err}
 		}
-		if ce.when, err = compileWhen(env, x.When); err != nil {
+		var keyed, subject bool
+		if ce.when, keyed, subject, err = compileWhen(env, x.When); err != nil {
 			return nil, &ConfigError{Where: where, Err: err}
 		}
+		e.condKeyed = e.condKeyed && keyed
+		e.condSubject = e.condSubject || subject
 		e.hasWhen = true
 		e.exemptions = append(e.exemptions, ce)
 	}
@@ -394,155 +423,6 @@ func lineage(stmt *sqlinfo.Statement, names []string) [][]sqlinfo.ColumnRef {
 		}
 	}
 	return out
-}
-
-// Plan builds the masking plan of one result set: which columns are masked,
-// with which strategy, and which are scanned by the value detectors. Rule and
-// exemption conditions are evaluated here, once. It returns nil when nothing
-// in the result set can need masking.
-func (e *Engine) Plan(ctx context.Context, rs ResultSet) Plan {
-	if e == nil || e.disabled || len(rs.Columns) == 0 {
-		return nil
-	}
-	id := rs.Identity
-	var act map[string]any
-	if e.hasWhen {
-		act = map[string]any{"identity": identityMap(id, 0), "principal": identityMap(id.Principal(), 0)}
-	}
-	rulesOn := make([]bool, len(e.rules))
-	for i, r := range e.rules {
-		rulesOn[i] = evalWhen(r.when, act)
-	}
-	var exOn []*compiledExemption
-	for i := range e.exemptions {
-		if evalWhen(e.exemptions[i].when, act) {
-			exOn = append(exOn, &e.exemptions[i])
-		}
-	}
-	kindStrategy := e.def
-	kindName := "default"
-	k := string(id.Kind)
-	if id.IsAnonymous() {
-		k = "anonymous"
-	}
-	if st, ok := e.kinds[k]; ok {
-		kindStrategy, kindName = st, "kinds."+k
-	}
-
-	p := &plan{m: masker{key: e.key}, region: e.region}
-	src := lineage(rs.Statement, rs.Columns)
-	for i, name := range rs.Columns {
-		sh := shapeUnknown
-		if i < len(rs.DatabaseTypes) {
-			sh = shapeOf(rs.DatabaseTypes[i])
-		}
-		refs := []colRef{{column: strings.ToLower(name)}}
-		class, via := e.ClassifyColumn(name), "column-name"
-		var wholeRow []sqlinfo.Relation
-		for _, s := range src[i] {
-			if s.Column == "*" {
-				wholeRow = append(wholeRow, s.Relation)
-				continue
-			}
-			refs = append(refs, colRef{schema: strings.ToLower(s.Relation.Schema), table: strings.ToLower(s.Relation.Name), column: strings.ToLower(s.Column)})
-			if c := e.ClassifyColumn(s.Column); moreSensitive(c, class) {
-				class, via = c, "lineage:"+s.String()
-			}
-		}
-		// an exemption for this column (by glob or class) returns it in clear
-		if ex := exemptFor(exOn, class, refs); ex != nil {
-			if class != "" {
-				p.stats = append(p.stats, &colStat{ColumnStat: ColumnStat{Column: name, Class: string(class), Rule: ex.name, Strategy: Clear, Source: via}})
-			}
-			continue
-		}
-		var st *strategy
-		rule := ""
-		for ri, r := range e.rules {
-			if !rulesOn[ri] {
-				continue
-			}
-			if len(r.columns) > 0 && !matchGlobs(r.columns, refs) {
-				continue
-			}
-			if r.classes != nil && !r.classes[class] {
-				continue
-			}
-			if class == "" {
-				if len(r.columns) == 0 {
-					continue
-				}
-				class, via = r.class, "rule"
-				if class == "" {
-					class = "custom"
-				}
-			}
-			st, rule = r.strategy, r.name
-			break
-		}
-		if class != "" {
-			if st == nil {
-				st, rule = kindStrategy, kindName
-			}
-			cs := &colStat{ColumnStat: ColumnStat{Column: name, Class: string(class), Rule: rule, Strategy: st.name, Source: via}}
-			p.stats = append(p.stats, cs)
-			if st.kind != sClear {
-				p.cols = append(p.cols, colPlan{idx: i, class: class, strategy: st, shape: sh, stat: cs, derived: strings.HasPrefix(via, "lineage:")})
-			}
-			continue
-		}
-		// binary columns are not scanned: rewriting a span would corrupt a file
-		if !e.scan || sh == shapeNumber || sh == shapeTime || sh == shapeBool || sh == shapeUUID || sh == shapeBinary {
-			continue
-		}
-		// value safety net: resolve the strategy for each class a detector or
-		// JSON key may find here, once
-		sc := &scanPlan{idx: i, column: name, plan: p, byClass: map[Class]*scanClass{}}
-		sc.resolve = func(c Class) *scanClass {
-			if x, ok := sc.byClass[c]; ok {
-				return x
-			}
-			x := &scanClass{strategy: kindStrategy, rule: kindName}
-			if exemptFor(exOn, c, refs) != nil {
-				x.strategy, x.rule = &strategy{name: Clear, kind: sClear}, "exemption"
-			} else {
-				for ri, r := range e.rules {
-					if rulesOn[ri] && r.classes != nil && r.classes[c] && (len(r.columns) == 0 || matchGlobs(r.columns, refs)) {
-						x.strategy, x.rule = r.strategy, r.name
-						break
-					}
-				}
-			}
-			sc.byClass[c] = x
-			return x
-		}
-		sc.keyClass = func(key string) Class {
-			if c := e.ClassifyColumn(key); c != "" {
-				return c
-			}
-			if len(wholeRow) > 0 {
-				// row_to_json(u) and kin: keys are u's columns, so rules naming them apply
-				var krefs []colRef
-				for _, r := range wholeRow {
-					krefs = append(krefs, colRef{schema: strings.ToLower(r.Schema), table: strings.ToLower(r.Name), column: strings.ToLower(key)})
-				}
-				for ri, r := range e.rules {
-					if rulesOn[ri] && len(r.columns) > 0 && r.classes == nil && matchGlobs(r.columns, krefs) {
-						if r.class != "" {
-							return r.class
-						}
-						return "custom"
-					}
-				}
-			}
-			return ""
-		}
-		p.scans = append(p.scans, sc)
-	}
-	if len(p.cols) == 0 && len(p.scans) == 0 && len(p.stats) == 0 {
-		return nil
-	}
-	return p
 }
 
 // exemptFor returns the active exemption that selects a column (or a value

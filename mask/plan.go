@@ -12,7 +12,10 @@ import (
 type ResultSet struct {
 	Identity identity.Identity
 	// Statement is the statement that produced the result set, with its
-	// output-column lineage; nil when it is not known.
+	// output-column lineage; nil when it is not known. Its Columns must not
+	// be modified once passed to Plan: the Engine caches what a lineage
+	// decides per Columns array (the analyzer's results are read-only
+	// already, and share that array among strings of one shape).
 	Statement *sqlinfo.Statement
 	// Columns are the column names the driver reports.
 	Columns []string
