@@ -365,7 +365,13 @@ func cancelMidIteration(s *confSession) any {
 		more++
 	}
 	iterErr := rows.Err()
-	require.NoError(t, rows.Close())
+	// Whether database/sql's own goroutine closes the rows first (Close then
+	// returns nil) or the driver's Next fails first and Close drains a
+	// cancelled connection (go-sql-driver/mysql then returns the
+	// cancellation) is a race in the driver, raw or guarded alike.
+	if err := rows.Close(); err != nil {
+		require.ErrorIs(t, err, context.Canceled)
+	}
 	require.Equal(t, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, first)
 	stoppedEarly := more < 290000
 	require.True(t, stoppedEarly, "iteration went on for %d rows after the cancel", more)
