@@ -113,12 +113,13 @@ func envSettings(environ []string) map[string]rawSetting {
 		if !ok || !strings.HasPrefix(k, envPrefix) || len(k) == len(envPrefix) {
 			continue
 		}
+		// Setting names use underscores between words (policy_watch,
+		// audit.spool_dir); the only dot is the audit group's, so
+		// GUARD_POLICY_WATCH is policy_watch and GUARD_AUDIT_SPOOL_DIR is
+		// audit.spool_dir.
 		name := strings.ToLower(strings.TrimPrefix(k, envPrefix))
-		name = strings.ReplaceAll(name, "_", ".")
-		// Multi-word leaf names keep their underscore: GUARD_AUDIT_SPOOL_DIR is
-		// audit.spool_dir. Known audit leaves are restored below.
-		if strings.HasPrefix(name, auditSettingPrefix) {
-			name = auditSettingPrefix + strings.ReplaceAll(strings.TrimPrefix(name, auditSettingPrefix), ".", "_")
+		if rest, ok := strings.CutPrefix(name, "audit_"); ok {
+			name = auditSettingPrefix + rest
 		}
 		out[name] = rawSetting{source: k, value: v}
 	}

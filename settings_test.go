@@ -46,6 +46,11 @@ func TestSettings_PrecedenceAndErrorsNameTheSetting(t *testing.T) {
 	require.Equal(t, "observe", env["mode"].value)
 	require.Equal(t, "/tmp/s", env["audit.spool_dir"].value)
 
+	// Every multi-word setting is reachable from the environment.
+	var wc config
+	require.NoError(t, applySettings(&wc, envSettings([]string{"GUARD_POLICY_WATCH=on"}), nil))
+	require.True(t, wc.policyWatch, "GUARD_POLICY_WATCH must set policy_watch")
+
 	// DSN wins over the environment.
 	var c config
 	_, dsn, err := splitDSN("postgres://h/db?guard.mode=enforce")
