@@ -263,9 +263,10 @@ func (c *call) endWith(ctx context.Context, out *audit.Outcome, affected int64) 
 
 // emitTCL records a transaction boundary; transactions are not policy-checked.
 func (e *engine) emitTCL(ctx context.Context, command string, err error) {
+	// The analyzer reads BEGIN/COMMIT/ROLLBACK as TCL in every dialect and
+	// caches them, so the record carries the same facts a typed one would.
 	c := &call{e: e, query: command, kind: policy.KindExec, start: time.Now(), id: identity.FromOrAnonymous(ctx),
-		an:  &sqlinfo.Analysis{Dialect: e.cfg.dialect, Fingerprint: command, Statements: []sqlinfo.Statement{{Text: command, Command: command, Effect: sqlinfo.TCL, Limit: -1}}},
-		dec: policy.Decision{Effect: policy.Allow}, inTx: true}
+		an: e.analyze(command), dec: policy.Decision{Effect: policy.Allow}, inTx: true}
 	c.endWith(ctx, outcomeOf(err), 0)
 }
 
