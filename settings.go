@@ -135,12 +135,13 @@ func splitDSN(dsn string) (string, map[string]rawSetting, error) {
 		return dsn, found, nil
 	}
 	if strings.Contains(dsn, "://") || strings.Contains(dsn, "?") {
+		// A URL's password may not hold '?', so there the first one starts
+		// the query; a MySQL-style password may, so elsewhere the last one does.
 		base, query, ok := strings.Cut(dsn, "?")
-		if strings.Contains(dsn, "://") {
-			// A URL's password may not hold '?', so the first one starts the query.
-			base, query, ok = strings.Cut(dsn, "?")
-		} else if i := strings.LastIndex(dsn, "?"); i >= 0 {
-			base, query, ok = dsn[:i], dsn[i+1:], true
+		if !strings.Contains(dsn, "://") {
+			if i := strings.LastIndex(dsn, "?"); i >= 0 {
+				base, query = dsn[:i], dsn[i+1:]
+			}
 		}
 		if !ok {
 			return dsn, found, nil
